@@ -1,0 +1,122 @@
+"""The localizer: a loaded NoseNet on a device, from RGB images to nose points in image pixels.
+
+Split in two so pipelines can spread the work: `prepare` (letterbox, pure numpy, safe to run in
+worker threads) and `infer` (one batched forward pass plus heat-map decoding on the device).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .geometry import Letterbox
+from .heatmap import decode
+from .net import NoseNet, normalize
+from .weights import ModelInfo, load_model
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A nose in original image pixels; confidence is the heat-map peak height (0..1)."""
+
+    x: float
+    y: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A model input and the geometry needed to map its output back."""
+
+    input: np.ndarray  # SxSx3 uint8
+    box: Letterbox  # fitted to the decoded image
+    decode_scale: float = 1.0  # decoded pixels per original pixel
+
+    def to_original(self, uv: np.ndarray) -> np.ndarray:
+        """Model pixels -> original image pixels, kept inside the image (a peak in the letterbox
+        padding still means "nearest the edge")."""
+        xy = self.box.to_image(uv)
+        xy = np.clip(xy, 0.0, [self.box.width - 1, self.box.height - 1])
+        return xy / self.decode_scale
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    points: np.ndarray  # (N, 2) model pixels
+    confidence: np.ndarray  # (N,)
+    heatmaps: np.ndarray | None  # (N, S, S) float32, only when asked for
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA on a machine without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available on this machine")
+    return device
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype, or None for fp32. 'auto': bf16 on CUDA, fp32 on the CPU."""
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r} (use auto, fp32, bf16 or fp16)")
+    return PRECISIONS[name]
+
+
+class Localizer:
+    def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None):
+        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
+        self.info = info
+        self.device = device
+        self.autocast = autocast
+
+    @classmethod
+    def load(cls, weights: Path | None = None, device: str = "auto", precision: str = "auto") -> "Localizer":
+        torch_device = resolve_device(device)
+        model, info = load_model(weights, torch_device)
+        return cls(model, info, torch_device, resolve_precision(precision, torch_device))
+
+    @property
+    def size(self) -> int:
+        return self.info.net.input_size
+
+    def prepare(self, rgb: np.ndarray, decode_scale: float = 1.0) -> Prepared:
+        box = Letterbox.fit(rgb.shape[1], rgb.shape[0], self.size)
+        return Prepared(box.apply(rgb), box, decode_scale)
+
+    @torch.inference_mode()
+    def infer(self, inputs: np.ndarray | torch.Tensor, heatmaps: bool = False) -> BatchOutput:
+        """inputs: (N, S, S, 3) uint8. One forward pass; peaks decoded on the device."""
+        batch = torch.as_tensor(inputs)
+        if self.device.type == "cuda":
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        x = normalize(batch.to(self.device))
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+            maps = self.model(x)
+        maps = maps.float()
+        points, confidence = decode(maps)
+        return BatchOutput(
+            points.cpu().numpy().astype(np.float64),
+            confidence.cpu().numpy().astype(np.float64),
+            maps[:, 0].cpu().numpy() if heatmaps else None,
+        )
+
+    def locate(self, images: list[np.ndarray]) -> list[Detection]:
+        """Convenience for small batches of RGB images already in memory."""
+        prepared = [self.prepare(image) for image in images]
+        output = self.infer(np.stack([p.input for p in prepared]))
+        return [
+            Detection(*p.to_original(uv), float(c))
+            for p, uv, c in zip(prepared, output.points, output.confidence)
+        ]

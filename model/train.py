@@ -1,0 +1,338 @@
+"""Training: Gaussian heat-map targets, MSE, AdamW with a one-cycle schedule, an exponential
+moving average (EMA) of the weights for evaluation, early stopping, resumable checkpoints.
+
+`train()` is plain library code; the CLI gives it a Reporter that draws rich progress.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .data import AugmentConfig, NoseDataset, Sample, SkippedSample, load_samples, model_view, split_names
+from .evaluate import EvalSummary, predict, summarize
+from .files import atomic_text, partial_path
+from .heatmap import render_gaussians
+from .labels import LabelProblem, read_labels
+from .localizer import Localizer, resolve_device, resolve_precision
+from .net import NetConfig, NoseNet, normalize
+from .plots import plot_history, plot_panels
+from .weights import ModelInfo, load_model, save_weights
+
+
+class TrainingError(Exception):
+    """Training cannot start or continue; the message says why."""
+
+
+@dataclass
+class TrainConfig:
+    images: Path
+    labels: Path
+    out: Path
+    epochs: int = 150
+    batch_size: int = 32
+    lr: float = 1e-3  # peak of the one-cycle schedule
+    weight_decay: float = 1e-4
+    sigma: float = 7.0  # heat-map Gaussian, model pixels; sigma=3 collapsed to all-zero maps
+    input_size: int = 256
+    val_fraction: float = 0.1
+    split_seed: int = 0  # the validation split depends on this and the image names only
+    seed: int = 0  # weights init, shuffling, augmentation
+    patience: int = 25  # epochs without a better validation mean before stopping
+    ema_decay: float = 0.999
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    device: str = "auto"
+    precision: str = "auto"  # autocast: bf16 on CUDA by default, fp32 on the CPU
+    workers: int = -1  # data-loading processes; -1 = pick for the device
+    resume: bool = False
+    final_batchnorm: bool = False
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out.with_suffix(".checkpoint.pt")
+
+    def artifact(self, kind: str) -> Path:
+        """Side outputs next to the weights: NAME.loss.png, NAME.heatmaps.png, NAME.history.csv."""
+        return self.out.with_name(f"{self.out.stem}.{kind}")
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_mean: float  # model pixels
+    val_median: float
+    pck10: float
+    val_mean_px: float  # original pixels
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    best: EpochRecord | None
+    summary: EvalSummary | None
+    epochs_run: int
+    stopped_early: bool
+    weights: Path
+    n_train: int
+    n_val: int
+    skipped: list[SkippedSample]
+
+
+class Reporter(Protocol):
+    def begin(self, total_epochs: int, start_epoch: int, steps_per_epoch: int, description: str) -> None: ...
+    def step(self, loss: float) -> None: ...
+    def epoch(self, record: EpochRecord, improved: bool) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class SilentReporter:
+    def begin(self, *args: object) -> None: ...
+    def step(self, loss: float) -> None: ...
+    def epoch(self, record: EpochRecord, improved: bool) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class ModelEma:
+    """Exponential moving average of a model's weights, with a warm-up so that short runs are
+    not dominated by the random initial weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.module = copy.deepcopy(model).eval()
+        self.module.requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for ema_p, p in zip(self.module.parameters(), model.parameters()):
+            ema_p.lerp_(p.detach(), 1.0 - decay)
+        for ema_b, b in zip(self.module.buffers(), model.buffers()):
+            ema_b.copy_(b)
+
+
+def _seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def _load_data(config: TrainConfig, reporter: Reporter) -> tuple[list[Sample], list[Sample], list[SkippedSample]]:
+    if not Path(config.images).is_dir():
+        raise TrainingError(f"{config.images}: not a folder of images")
+    if not Path(config.labels).is_file():
+        raise TrainingError(f"{config.labels}: no such label file")
+    try:
+        label_file = read_labels(config.labels)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from exc
+    for problem in label_file.problems:
+        reporter.note(f"skipped label line: {problem.describe(config.labels)}")
+    max_side = int(math.ceil(config.input_size * (1.0 + config.augment.scale))) + 2
+    samples, skipped = load_samples(config.images, label_file.labels, max_side)
+    for item in skipped:
+        reporter.note(f"skipped image: {config.images}/{item.name} (label line {item.line}): {item.reason}")
+    if len(samples) < 3:
+        raise TrainingError(f"only {len(samples)} usable labelled images; at least 3 are needed")
+    train_names, val_names = split_names([s.name for s in samples], config.val_fraction, config.split_seed)
+    train_set = [s for s in samples if s.name in train_names]
+    val_set = [s for s in samples if s.name in val_names]
+    if not val_set:
+        raise TrainingError("the validation split is empty; use a --val-fraction above 0")
+    return train_set, val_set, skipped
+
+
+def _write_history(history: list[EpochRecord], path: Path) -> None:
+    with atomic_text(path) as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(asdict(history[0]).keys()))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in history)
+
+
+def _checkpoint_compatible(saved: dict, config: TrainConfig) -> None:
+    for key in ("input_size", "epochs", "batch_size", "sigma", "final_batchnorm", "val_fraction", "split_seed"):
+        if saved.get(key) != getattr(config, key):
+            raise TrainingError(
+                f"{config.checkpoint_path}: cannot resume, it was made with {key}={saved.get(key)!r} "
+                f"but this run has {key}={getattr(config, key)!r}"
+            )
+
+
+def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
+    reporter = reporter or SilentReporter()
+    config.out = Path(config.out)
+    generator = _seed_everything(config.seed)
+    try:
+        device = resolve_device(config.device)
+        autocast = resolve_precision(config.precision, device)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from exc
+    train_set, val_set, skipped = _load_data(config, reporter)
+
+    batch_size = min(config.batch_size, len(train_set))
+    workers = config.workers if config.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 1)
+    loader = DataLoader(
+        NoseDataset(train_set, config.input_size, config.augment),
+        batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
+        generator=generator, persistent_workers=workers > 0, pin_memory=device.type == "cuda",
+    )
+    steps_per_epoch = len(loader)
+
+    net_config = NetConfig(config.input_size, config.final_batchnorm)
+    model = NoseNet(net_config).to(device).to(memory_format=torch.channels_last)
+    ema = ModelEma(model, config.ema_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast == torch.float16)
+
+    history: list[EpochRecord] = []
+    best: EpochRecord | None = None
+    best_summary: EvalSummary | None = None
+    start_epoch, bad_epochs = 1, 0
+    if config.resume:
+        if not config.checkpoint_path.is_file():
+            raise TrainingError(f"{config.checkpoint_path}: no checkpoint to resume from")
+        state = torch.load(config.checkpoint_path, map_location=device, weights_only=True)
+        _checkpoint_compatible(state["config"], config)
+        model.load_state_dict(state["model"])
+        ema.module.load_state_dict(state["ema"])
+        ema.updates = state["ema_updates"]
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = [EpochRecord(**r) for r in state["history"]]
+        best = EpochRecord(**state["best"]) if state["best"] else None
+        bad_epochs = state["bad_epochs"]
+        start_epoch = state["epoch"] + 1
+        torch.set_rng_state(state["rng"])
+        generator.set_state(state["loader_rng"])
+        reporter.note(f"resumed from {config.checkpoint_path} after epoch {state['epoch']}")
+
+    info = ModelInfo(
+        net=net_config, sigma=config.sigma,
+        training={
+            "data": {"images": str(config.images), "labels": str(config.labels),
+                     "train_images": len(train_set), "val_images": len(val_set), "skipped": len(skipped)},
+            "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
+                       if k not in ("images", "labels", "out", "resume", "device", "workers")},
+            "hardware": _hardware(device),
+            "torch": torch.__version__,
+        },
+    )
+    evaluator = Localizer(ema.module, info, device, autocast)
+    reporter.begin(
+        config.epochs, start_epoch, steps_per_epoch,
+        f"{len(train_set)} training / {len(val_set)} validation images, {len(skipped)} skipped, "
+        f"device {device}, precision {autocast or 'fp32'}, batch {batch_size}",
+    )
+    started = time.time()
+    epoch = start_epoch - 1
+    stopped_early = False
+    for epoch in range(start_epoch, config.epochs + 1):
+        epoch_start = time.time()
+        model.train()
+        losses = []
+        for images, points in loader:
+            x = normalize(images.to(device, non_blocking=True))
+            target = render_gaussians(points.to(device, non_blocking=True), config.input_size, config.sigma)
+            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                output = model(x)
+            loss = torch.nn.functional.mse_loss(output.float(), target)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            ema.update(model)
+            losses.append(loss.item())
+            reporter.step(losses[-1])
+
+        summary = summarize(predict(evaluator, val_set, batch_size=64))
+        record = EpochRecord(
+            epoch, float(np.mean(losses)), summary.model.mean, summary.model.median,
+            summary.pck["pck@10"], summary.pixels.mean, scheduler.get_last_lr()[0], time.time() - epoch_start,
+        )
+        history.append(record)
+        improved = best is None or record.val_mean < best.val_mean
+        if improved:
+            best, best_summary, bad_epochs = record, summary, 0
+            info.metrics = {"epoch": epoch, **summary.to_dict()}
+            info.training["seconds"] = round(time.time() - started, 1)
+            info.training["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            save_weights(config.out, ema.module, info)
+        else:
+            bad_epochs += 1
+        _save_checkpoint(config, model, ema, optimizer, scheduler, history, best, bad_epochs, epoch, generator)
+        _write_history(history, config.artifact("history.csv"))
+        plot_history([r.epoch for r in history], [r.train_loss for r in history],
+                     [r.val_mean for r in history], config.artifact("loss.png"))
+        reporter.epoch(record, improved)
+        if bad_epochs >= config.patience:
+            stopped_early = True
+            reporter.note(f"early stop: no better validation error for {config.patience} epochs")
+            break
+
+    if config.out.is_file():
+        _plot_validation_heatmaps(config, val_set, device)
+    return TrainResult(best, best_summary, epoch, stopped_early, config.out, len(train_set), len(val_set), skipped)
+
+
+def _save_checkpoint(config, model, ema, optimizer, scheduler, history, best, bad_epochs, epoch, generator) -> None:
+    """Everything needed to continue, in a file torch.load(weights_only=True) can read."""
+    state = {
+        "config": {k: getattr(config, k) for k in
+                   ("input_size", "epochs", "batch_size", "sigma", "final_batchnorm", "val_fraction", "split_seed")},
+        "model": model.state_dict(),
+        "ema": ema.module.state_dict(),
+        "ema_updates": ema.updates,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "history": [asdict(r) for r in history],
+        "best": asdict(best) if best else None,
+        "bad_epochs": bad_epochs,
+        "epoch": epoch,
+        "rng": torch.get_rng_state(),
+        "loader_rng": generator.get_state(),
+    }
+    tmp = partial_path(config.checkpoint_path)
+    torch.save(state, tmp)
+    os.replace(tmp, config.checkpoint_path)
+
+
+def _plot_validation_heatmaps(config: TrainConfig, val_set: list[Sample], device: torch.device, count: int = 8) -> None:
+    """The best model's heat-maps on a few validation images (the same ones every run)."""
+    model, info = load_model(config.out, device)
+    localizer = Localizer(model, info, device)
+    chosen = sorted(val_set, key=lambda s: s.name)[:count]
+    views = [model_view(s, config.input_size) for s in chosen]
+    output = localizer.infer(np.stack([v for v, _ in views]), heatmaps=True)
+    titles = [
+        f"{s.name}\nerror {np.hypot(*(p - t)):.1f} px, conf {c:.2f}"
+        for s, (_, t), p, c in zip(chosen, views, output.points, output.confidence)
+    ]
+    plot_panels([v for v, _ in views], [tuple(t) for _, t in views], [tuple(p) for p in output.points],
+                titles, config.artifact("heatmaps.png"), heatmaps=list(output.heatmaps))

@@ -1,0 +1,141 @@
+"""Weights files: safetensors tensors plus a JSON metadata record; where the default model lives.
+
+safetensors holds only raw tensors, so loading a file can never execute code (unlike pickle).
+The metadata says how to rebuild the network and how it was trained and measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .files import partial_path
+from .net import ARCHITECTURE, NetConfig, NoseNet
+
+METADATA_KEY = "pettrack"
+FORMAT_VERSION = 1
+DEFAULT_WEIGHTS_NAME = "default.safetensors"
+
+
+class WeightsError(Exception):
+    """A weights file that is missing, corrupt or not a pettrack model."""
+
+
+@dataclass
+class ModelInfo:
+    """Everything stored beside the tensors."""
+
+    net: NetConfig = field(default_factory=NetConfig)
+    sigma: float = 7.0  # heat-map Gaussian sigma in model pixels
+    training: dict = field(default_factory=dict)  # data, recipe, seed, time, hardware
+    metrics: dict = field(default_factory=dict)  # validation figures
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format_version": FORMAT_VERSION,
+                **self.net.to_dict(),
+                "sigma": self.sigma,
+                "training": self.training,
+                "metrics": self.metrics,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelInfo":
+        record = json.loads(text)
+        if record.get("architecture") != ARCHITECTURE:
+            raise WeightsError(
+                f"architecture {record.get('architecture')!r} is not {ARCHITECTURE!r}"
+            )
+        net = NetConfig(
+            input_size=int(record["input_size"]),
+            final_batchnorm=bool(record.get("final_batchnorm", False)),
+        )
+        return cls(
+            net=net,
+            sigma=float(record["sigma"]),
+            training=record.get("training", {}),
+            metrics=record.get("metrics", {}),
+        )
+
+
+def default_weights_path() -> Path:
+    """The model shipped inside the package."""
+    return Path(str(resources.files("pettrack.model") / "weights" / DEFAULT_WEIGHTS_NAME))
+
+
+def save_weights(
+    path: Path, model: NoseNet, info: ModelInfo, dtype: torch.dtype = torch.float16
+) -> None:
+    """Write tensors and metadata atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu()
+        # Integer buffers (BatchNorm's num_batches_tracked) keep their type.
+        tensors[name] = tensor.to(dtype).contiguous() if tensor.is_floating_point() else tensor
+    tmp = partial_path(path)
+    save_file(tensors, str(tmp), metadata={"format": "pt", METADATA_KEY: info.to_json()})
+    os.replace(tmp, path)
+
+
+def read_info(path: Path) -> ModelInfo:
+    """The metadata of a weights file, without loading its tensors."""
+    from safetensors import safe_open
+
+    path = _existing(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
+    return _parse_metadata(path, metadata)
+
+
+def load_model(path: Path | None = None, device: torch.device | str = "cpu") -> tuple[NoseNet, ModelInfo]:
+    """Build the network described by a weights file and load its tensors (fp32, eval mode)."""
+    path = _existing(default_weights_path() if path is None else path)
+    info = read_info(path)
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: corrupt weights ({exc})") from exc
+    model = NoseNet(info.net)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise WeightsError(f"{path}: tensors do not match the network ({first_line})") from exc
+    return model.to(device).eval(), info
+
+
+def _existing(path: Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        if path == default_weights_path():
+            raise WeightsError(
+                f"the default model is not installed ({path}); pass --weights FILE"
+            )
+        raise WeightsError(f"{path}: no such weights file")
+    return path
+
+
+def _parse_metadata(path: Path, metadata: dict) -> ModelInfo:
+    if METADATA_KEY not in metadata:
+        raise WeightsError(f"{path}: a safetensors file, but not a pettrack model (no metadata)")
+    try:
+        return ModelInfo.from_json(metadata[METADATA_KEY])
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"{path}: unreadable pettrack metadata ({exc})") from exc

@@ -1,0 +1,1 @@
+"""pettrack.pipelines: what users run — sources, batching, sinks and the `pettrack` CLI."""

@@ -1,0 +1,241 @@
+"""The `pettrack` command: thin typer commands over the library.
+
+Exit codes: 0 the job was done (some inputs may have been skipped, and are listed);
+1 the job failed (nothing usable came out); 2 bad usage; 130 interrupted (outputs so far kept).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from pettrack.model.data import AugmentConfig, load_samples
+from pettrack.model.evaluate import predict, summarize, write_report_csv
+from pettrack.model.labels import read_labels
+from pettrack.model.localizer import Localizer
+from pettrack.model.plots import plot_panels
+from pettrack.model.train import TrainConfig, TrainingError, train
+from pettrack.model.weights import WeightsError
+
+from .console import RichTrainReporter, err, fail, out, progress, summary_table, warn
+from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
+from .sinks import open_csv
+
+app = typer.Typer(
+    name="pettrack",
+    help="Find a pet's nose in every image of a folder and every frame of a video.",
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
+
+WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.safetensors). Default: the shipped model.")
+DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+
+
+def _load_localizer(weights: Optional[Path], device: str, precision: str = "auto") -> Localizer:
+    try:
+        return Localizer.load(weights, device=device, precision=precision)
+    except (WeightsError, ValueError) as exc:
+        fail(str(exc))
+        raise typer.Exit(EXIT_FAILED) from exc
+
+
+@app.command()
+def folder(
+    directory: Path = typer.Argument(..., help="Folder of images (JPEG, PNG, WebP, BMP, TIFF)."),
+    csv: bool = typer.Option(False, "--csv", help="Write CSV (file,x,y,confidence,width,height) to stdout instead of a table."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the CSV to this file (atomically)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders."),
+    annotate: Optional[Path] = typer.Option(None, "--annotate", help="Write a copy of each image with the nose marked into this folder."),
+    heatmap: bool = typer.Option(False, "--heatmap", help="With --annotate: overlay the heat-map too."),
+    weights: Optional[Path] = WeightsOption,
+    device: str = DeviceOption,
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
+) -> None:
+    """Locate the nose in every image of a folder: a table, or CSV with [bold]--csv[/]."""
+    if not directory.is_dir():
+        fail(f"{directory}: not a folder")
+        raise typer.Exit(EXIT_FAILED)
+    if annotate is not None and annotate.resolve() == directory.resolve():
+        fail("--annotate must be a different folder from the input (originals are never overwritten)")
+        raise typer.Exit(2)
+    images, others = find_files(directory, recursive)
+    for other in others:
+        warn(str(other), "skipped, not an image file type")
+    if not images:
+        fail(f"{directory}: no images found (looked for .jpg .jpeg .png .webp .bmp .tif .tiff{'' if recursive else '; --recursive for subfolders'})")
+        raise typer.Exit(EXIT_FAILED)
+    localizer = _load_localizer(weights, device)
+    options = FolderOptions(recursive, batch_size, workers, annotate, heatmap)
+    results: list[ImageResult] = []
+    csv_path = out_file
+    to_stdout = csv and out_file is None
+
+    def on_failure(failure: ImageFailure) -> None:
+        warn(str(directory / failure.file), failure.reason)
+
+    csv_output = open_csv(csv_path, CSV_COLUMNS) if (csv or out_file) else contextlib.nullcontext(None)
+    with progress() as bar, csv_output as sink:
+        task = bar.add_task("images", total=len(images), rate="")
+
+        def on_result(result: ImageResult) -> None:
+            bar.advance(task)
+            if sink is not None:
+                sink.write(result.csv_row())
+                sink.flush()
+            if not (to_stdout or out_file):
+                results.append(result)
+
+        def on_fail(failure: ImageFailure) -> None:
+            bar.advance(task)
+            on_failure(failure)
+
+        try:
+            summary = run_folder(localizer, directory, images, options, on_result, on_fail)
+        except KeyboardInterrupt:
+            err.print(f"interrupted; {sink.rows if sink else len(results)} results kept" + (f" in {csv_path}" if csv_path else ""))
+            raise typer.Exit(EXIT_INTERRUPTED)
+
+    if not (to_stdout or out_file):
+        out.print(_results_table(results))
+    _print_folder_summary(summary.processed, len(images), summary.failures, csv_path, annotate)
+    if summary.processed == 0:
+        if csv_path is not None:
+            csv_path.unlink(missing_ok=True)  # a header-only file would look like a result
+        fail("no image could be processed")
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _results_table(results: list[ImageResult]) -> Table:
+    table = Table(title="Nose positions (original image pixels)", title_justify="left")
+    for name, justify in (("file", "left"), ("x", "right"), ("y", "right"), ("confidence", "right"), ("size", "right")):
+        table.add_column(name, justify=justify)
+    for r in results:
+        table.add_row(r.file, f"{r.x:.1f}", f"{r.y:.1f}", f"{r.confidence:.2f}", f"{r.width}x{r.height}")
+    return table
+
+
+def _print_folder_summary(processed: int, total: int, failures: list[ImageFailure], csv_path, annotate) -> None:
+    err.print(f"processed {processed} of {total} images" + (f", CSV in {csv_path}" if csv_path else "")
+              + (f", annotated copies in {annotate}" if annotate else ""), highlight=False)
+    if failures:
+        err.print(f"[yellow]{len(failures)} skipped:[/]")
+        for failure in failures:
+            err.print(f"  {failure.file}: {failure.reason}", highlight=False, markup=False)
+
+
+@app.command(name="train")
+def train_command(
+    images: Path = typer.Option(..., "--images", help="Folder with the labelled images."),
+    labels: Path = typer.Option(..., "--labels", help='Label file, one line per image: name.jpg,"(x, y)".'),
+    out_file: Path = typer.Option(..., "--out", "-o", help="Where to write the best weights (.safetensors)."),
+    epochs: int = typer.Option(150, min=1),
+    batch_size: int = typer.Option(32, "--batch-size", min=2),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (one-cycle schedule, AdamW)."),
+    weight_decay: float = typer.Option(1e-4, "--weight-decay"),
+    sigma: float = typer.Option(7.0, help="Heat-map Gaussian sigma in model pixels."),
+    input_size: int = typer.Option(256, "--input-size", help="Model input side, a multiple of 32."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Deterministic validation split."),
+    seed: int = typer.Option(0, help="Seed for initial weights, shuffling and augmentation."),
+    patience: int = typer.Option(25, help="Stop after this many epochs without a better validation error."),
+    ema_decay: float = typer.Option(0.999, "--ema-decay"),
+    no_augment: bool = typer.Option(False, "--no-augment", help="Train on the plain images."),
+    device: str = DeviceOption,
+    precision: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16."),
+    workers: int = typer.Option(-1, help="Data-loading processes (-1: 8 on CUDA, 1 on CPU)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT's checkpoint (OUT.checkpoint.pt)."),
+) -> None:
+    """Train the nose localizer; writes weights, a checkpoint, a loss plot and heat-map pictures."""
+    config = TrainConfig(
+        images=images, labels=labels, out=out_file, epochs=epochs, batch_size=batch_size, lr=lr,
+        weight_decay=weight_decay, sigma=sigma, input_size=input_size, val_fraction=val_fraction,
+        seed=seed, patience=patience, ema_decay=ema_decay,
+        augment=AugmentConfig.none() if no_augment else AugmentConfig(),
+        device=device, precision=precision, workers=workers, resume=resume,
+    )
+    try:
+        with RichTrainReporter() as reporter:
+            result = train(config, reporter)
+    except (TrainingError, ValueError) as exc:
+        fail(str(exc))
+        raise typer.Exit(EXIT_FAILED) from exc
+    except KeyboardInterrupt:
+        err.print(f"interrupted; best weights so far in {out_file}, resume with --resume")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if result.best is None:
+        fail("no epoch completed")
+        raise typer.Exit(EXIT_FAILED)
+    b = result.best
+    err.print(
+        f"best epoch {b.epoch}: validation mean {b.val_mean:.2f} px, median {b.val_median:.2f} px (model space), "
+        f"PCK@10 {b.pck10:.1%}; weights in {out_file}; plots {config.artifact('loss.png').name}, "
+        f"{config.artifact('heatmaps.png').name}",
+        highlight=False,
+    )
+
+
+@app.command(name="eval")
+def eval_command(
+    images: Path = typer.Option(..., "--images", help="Folder with the labelled images."),
+    labels: Path = typer.Option(..., "--labels", help="Label file in the pet-noses format."),
+    weights: Optional[Path] = WeightsOption,
+    report: Optional[Path] = typer.Option(None, "--report", help="Write predictions.csv and worst.png here."),
+    device: str = DeviceOption,
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    worst: int = typer.Option(12, help="How many of the worst predictions the gallery shows."),
+) -> None:
+    """Measure accuracy on labelled images: distance statistics and PCK."""
+    if not images.is_dir():
+        fail(f"{images}: not a folder of images")
+        raise typer.Exit(EXIT_FAILED)
+    try:
+        label_file = read_labels(labels)
+    except (OSError, ValueError) as exc:
+        fail(f"{labels}: {exc}")
+        raise typer.Exit(EXIT_FAILED) from exc
+    for problem in label_file.problems:
+        warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.text!r}")
+    localizer = _load_localizer(weights, device)
+    samples, skipped = load_samples(images, label_file.labels, max_side=2 * localizer.size)
+    for item in skipped:
+        warn(str(images / item.name), f"{item.reason} (label line {item.line}), skipped")
+    if not samples:
+        fail("no labelled image could be read")
+        raise typer.Exit(EXIT_FAILED)
+    with progress() as bar:
+        task = bar.add_task("evaluating", total=len(samples), rate="")
+        predictions = predict(localizer, samples, batch_size, on_batch=lambda n: bar.advance(task, n))
+    summary = summarize(predictions)
+    out.print(summary_table(summary, localizer.size))
+    out.print("  ".join(f"{name.upper()}: {value:.1%}" for name, value in summary.pck.items())
+              + f"  (model pixels; {len(predictions)} images, {len(skipped)} skipped)", highlight=False)
+    if report is not None:
+        write_report_csv(predictions, report / "predictions.csv")
+        _worst_gallery(predictions, samples, report / "worst.png", worst)
+        err.print(f"report: {report / 'predictions.csv'}, {report / 'worst.png'}", highlight=False)
+
+
+def _worst_gallery(predictions, samples, path: Path, count: int) -> None:
+    by_name = {s.name: s for s in samples}
+    chosen = sorted(predictions, key=lambda p: -p.distance_px)[:count]
+    pictures, truths, preds, titles = [], [], [], []
+    for p in chosen:
+        sample = by_name[p.name]
+        pictures.append(sample.image)
+        truths.append((p.x_true * sample.scale, p.y_true * sample.scale))
+        preds.append((p.x_pred * sample.scale, p.y_pred * sample.scale))
+        titles.append(f"{p.name}\nerror {p.distance_px:.1f} px ({p.distance_model:.1f} model px)")
+    plot_panels(pictures, truths, preds, titles, path)
+
+
+def main() -> None:
+    app()

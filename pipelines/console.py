@@ -1,0 +1,104 @@
+"""Terminal output: one stderr console for progress, warnings and summaries (stdout stays free
+for data such as CSV), and the rich training reporter."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from pettrack.model.evaluate import EvalSummary
+from pettrack.model.train import EpochRecord
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+def warn(where: str, what: str) -> None:
+    """One line per problem: where (file, line or frame), then what."""
+    err.print(f"[yellow]warning:[/] {escape(where)}: {escape(what)}", highlight=False)
+
+
+def fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+
+
+def progress(unit: str = "images") -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def summary_table(summary: EvalSummary, input_size: int) -> Table:
+    table = Table(title="Euclidean distance, prediction to label", title_justify="left")
+    table.add_column("space")
+    for name in ("min", "mean", "median", "max", "std"):
+        table.add_column(name, justify="right")
+    for label, stats in (("original pixels", summary.pixels), (f"model {input_size}x{input_size} px", summary.model)):
+        table.add_row(label, *(f"{getattr(stats, n):.2f}" for n in ("min", "mean", "median", "max", "std")))
+    return table
+
+
+class RichTrainReporter:
+    """Progress bar per epoch with the running loss; a line per epoch with validation figures."""
+
+    def __init__(self) -> None:
+        self._progress = progress()
+        self._task = None
+        self._losses: list[float] = []
+
+    def __enter__(self) -> "RichTrainReporter":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def begin(self, total_epochs: int, start_epoch: int, steps_per_epoch: int, description: str) -> None:
+        self._total = total_epochs
+        self._steps = steps_per_epoch
+        err.print(escape(description), highlight=False)
+        self._new_task(start_epoch)
+
+    def _new_task(self, epoch: int) -> None:
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._losses = []
+        self._task = self._progress.add_task(f"epoch {epoch}/{self._total}", total=self._steps, rate="")
+
+    def step(self, loss: float) -> None:
+        self._losses.append(loss)
+        mean = sum(self._losses[-20:]) / len(self._losses[-20:])
+        self._progress.update(self._task, advance=1, rate=f"loss {mean:.5f}")
+
+    def epoch(self, record: EpochRecord, improved: bool) -> None:
+        mark = "[green]best[/]" if improved else ""
+        self._progress.console.print(
+            f"epoch {record.epoch:3d}  loss {record.train_loss:.5f}  val mean {record.val_mean:6.2f} px  "
+            f"median {record.val_median:6.2f} px  PCK@10 {record.pck10:6.1%}  lr {record.lr:.2e}  "
+            f"{record.seconds:5.1f}s {mark}",
+            highlight=False,
+        )
+        if record.epoch < self._total:
+            self._new_task(record.epoch + 1)
+
+    def note(self, text: str) -> None:
+        self._progress.console.print(f"[yellow]note:[/] {escape(text)}", highlight=False)

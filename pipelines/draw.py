@@ -1,0 +1,50 @@
+"""Overlays drawn onto RGB images: the nose marker and a heat-map."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+NOSE_RGB = (255, 40, 160)
+RAW_RGB = (255, 220, 0)
+
+
+def marker_size(image: np.ndarray) -> int:
+    """Marker radius that reads well on any image size."""
+    return max(4, round(min(image.shape[:2]) / 40))
+
+
+def draw_nose(image: np.ndarray, x: float, y: float, confidence: float | None = None, colour=NOSE_RGB) -> np.ndarray:
+    """Ring and crosshair at (x, y), in place; returns the image."""
+    radius = marker_size(image)
+    thickness = max(1, radius // 3)
+    centre = (int(round(x * 16)), int(round(y * 16)))  # sub-pixel drawing, 4 fractional bits
+    cv2.circle(image, centre, radius * 16, colour, thickness, cv2.LINE_AA, 4)
+    for dx, dy in ((1, 0), (0, 1)):
+        start = (centre[0] - dx * radius * 8, centre[1] - dy * radius * 8)
+        end = (centre[0] + dx * radius * 8, centre[1] + dy * radius * 8)
+        cv2.line(image, start, end, colour, max(1, thickness // 2), cv2.LINE_AA, 4)
+    if confidence is not None:
+        scale = radius / 14
+        org = (int(x) + radius + 2, int(y) - radius - 2)
+        cv2.putText(image, f"{confidence:.2f}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        cv2.putText(image, f"{confidence:.2f}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
+    return image
+
+
+def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """Blend a [0, 1] heat-map (same HxW as image) over it; hot areas show, cold ones don't."""
+    heat = np.clip(heatmap, 0.0, 1.0)
+    colours = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    colours = cv2.cvtColor(colours, cv2.COLOR_BGR2RGB).astype(np.float32)
+    alpha = (0.65 * np.sqrt(heat))[..., None]
+    blended = image.astype(np.float32) * (1 - alpha) + colours * alpha
+    return blended.astype(np.uint8)
+
+
+def encode_image(image_rgb: np.ndarray, suffix: str) -> bytes:
+    """Encode for writing; the format follows the file suffix."""
+    ok, data = cv2.imencode(suffix, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"cannot encode an image as {suffix}")
+    return data.tobytes()

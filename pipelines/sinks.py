@@ -1,0 +1,41 @@
+"""Where results go: CSV files (atomic, flushed as rows come) or standard output."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import sys
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from pettrack.model.files import atomic_text
+
+
+class CsvSink:
+    """Rows to a CSV writer; `flush()` makes the rows so far durable in the (temp) file."""
+
+    def __init__(self, handle, columns: Sequence[str]):
+        self._handle = handle
+        self._writer = csv.writer(handle, lineterminator="\n")
+        self._writer.writerow(columns)
+        self.rows = 0
+
+    def write(self, row: Sequence[object]) -> None:
+        self._writer.writerow(row)
+        self.rows += 1
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+
+@contextlib.contextmanager
+def open_csv(path: Path | None, columns: Sequence[str]) -> Iterator[CsvSink]:
+    """CSV to `path` (atomically; on Ctrl-C or an error the rows so far are kept as a valid
+    file) or, with path None, to standard output."""
+    if path is None:
+        sink = CsvSink(sys.stdout, columns)
+        yield sink
+        sink.flush()
+        return
+    with atomic_text(path, keep_on_error=True) as handle:
+        yield CsvSink(handle, columns)

@@ -1,0 +1,29 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+sys.path.insert(0, str(Path(__file__).parent))  # tests/synthetic.py
+
+
+def run_cli(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Run the installed `pettrack` command as a user would."""
+    exe = shutil.which("pettrack")
+    assert exe, "the pettrack command is not installed (pip install .)"
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A real (tiny, barely trained) model made through the CLI on the shipped samples."""
+    out = tmp_path_factory.mktemp("tiny") / "tiny.safetensors"
+    result = run_cli(
+        "train", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt", "--out", out,
+        "--epochs", "2", "--input-size", "64", "--sigma", "2", "--batch-size", "4", "--val-fraction", "0.25",
+    )
+    assert result.returncode == 0, result.stderr
+    return out

@@ -1,0 +1,154 @@
+"""The pettrack command end to end, run as a user runs it (installed console script)."""
+
+import csv
+import io
+import shutil
+import signal
+import subprocess
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import SAMPLES, run_cli
+
+FOLDER_COLUMNS = ["file", "x", "y", "confidence", "width", "height"]
+
+
+@pytest.fixture()
+def messy_folder(tmp_path):
+    """The samples plus a corrupt JPEG, a text file, a text file named .png and a 16-bit PNG."""
+    folder = tmp_path / "pets"
+    shutil.copytree(SAMPLES / "images", folder)
+    data = (SAMPLES / "images" / "beagle_100.jpg").read_bytes()
+    (folder / "corrupt.jpg").write_bytes(data[: len(data) // 3])
+    (folder / "notes.txt").write_text("my pets\n")
+    (folder / "fake.png").write_text("not a png")
+    image = cv2.imread(str(SAMPLES / "images" / "pug_140.jpg"))
+    cv2.imwrite(str(folder / "pug16.png"), image.astype(np.uint16) * 257)
+    return folder
+
+
+def read_csv(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_train_eval_folder_pipeline(tiny_weights, messy_folder, tmp_path):
+    # eval prints the statistics and writes a report
+    report = tmp_path / "report"
+    result = run_cli("eval", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt",
+                     "--weights", tiny_weights, "--report", report)
+    assert result.returncode == 0, result.stderr
+    for word in ("min", "mean", "median", "max", "std", "original pixels", "model 64x64 px", "PCK@5", "PCK@10"):
+        assert word in result.stdout
+    rows = read_csv((report / "predictions.csv").read_text())
+    assert len(rows) == 8 and rows[0]["distance_px"]
+    assert (report / "worst.png").stat().st_size > 0
+
+    # folder --csv on a folder with bad files: CSV on stdout, one line per bad file on stderr
+    result = run_cli("folder", messy_folder, "--csv", "--weights", tiny_weights)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == ",".join(FOLDER_COLUMNS)
+    rows = read_csv(result.stdout)
+    assert [r["file"] for r in rows] == sorted(
+        [p.name for p in (SAMPLES / "images").iterdir()] + ["pug16.png"]
+    )
+    for row in rows:
+        assert 0 <= float(row["x"]) < int(row["width"]) and 0 <= float(row["y"]) < int(row["height"])
+        assert 0 <= float(row["confidence"]) <= 1
+    pug16 = next(r for r in rows if r["file"] == "pug16.png")
+    assert (pug16["width"], pug16["height"]) == ("300", "225")
+    for bad in ("corrupt.jpg", "notes.txt", "fake.png"):
+        assert bad in result.stderr
+    assert "3 skipped" in result.stderr or "2 skipped" in result.stderr
+
+
+def test_folder_out_file_annotate_and_table(tiny_weights, messy_folder, tmp_path):
+    out = tmp_path / "results" / "noses.csv"
+    annotated = tmp_path / "annotated"
+    result = run_cli("folder", messy_folder, "--out", out, "--annotate", annotated, "--heatmap", "--weights", tiny_weights)
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(out.read_text())
+    assert len(rows) == 9 and list(rows[0].keys()) == FOLDER_COLUMNS
+    assert not list(out.parent.glob(".*partial*"))
+    written = sorted(p.name for p in annotated.iterdir())
+    assert written == sorted(r["file"] for r in rows)
+    copy = cv2.imread(str(annotated / "beagle_100.jpg"))
+    assert copy.shape == (500, 333, 3)
+
+    result = run_cli("folder", SAMPLES / "images", "--weights", tiny_weights)
+    assert result.returncode == 0
+    assert "beagle_100.jpg" in result.stdout and "confidence" in result.stdout
+
+
+def test_folder_recursive_and_relative_names(tiny_weights, tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    shutil.copy(SAMPLES / "images" / "pug_140.jpg", tmp_path / "a" / "b" / "pug.jpg")
+    shutil.copy(SAMPLES / "images" / "Persian_2.jpg", tmp_path / "a" / "cat.jpg")
+    flat = run_cli("folder", tmp_path / "a", "--csv", "--weights", tiny_weights)
+    deep = run_cli("folder", tmp_path / "a", "--csv", "--recursive", "--weights", tiny_weights)
+    assert [r["file"] for r in read_csv(flat.stdout)] == ["cat.jpg"]
+    assert [r["file"] for r in read_csv(deep.stdout)] == ["b/pug.jpg", "cat.jpg"]
+
+
+def test_folder_with_nothing_usable_fails_clearly(tiny_weights, tmp_path):
+    (tmp_path / "junk.jpg").write_text("junk")
+    out = tmp_path / "out.csv"
+    result = run_cli("folder", tmp_path, "--out", out, "--weights", tiny_weights)
+    assert result.returncode == 1
+    assert "no image could be processed" in result.stderr and "junk.jpg" in result.stderr
+    assert not out.exists()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("folder", empty, "--weights", tiny_weights)
+    assert result.returncode == 1 and "no images found" in result.stderr
+
+    result = run_cli("folder", tmp_path / "missing", "--weights", tiny_weights)
+    assert result.returncode == 1 and "not a folder" in result.stderr
+
+
+def test_bad_weights_and_bad_labels_are_clear_errors(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"garbage" * 10)
+    result = run_cli("folder", SAMPLES / "images", "--weights", bad)
+    assert result.returncode == 1 and "bad.safetensors" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text('beagle_100.jpg,"(71, 211)"\nthis is not a label\nmissing.jpg,"(1, 2)"\n')
+    result = run_cli("train", "--images", SAMPLES / "images", "--labels", labels, "--out", tmp_path / "w.safetensors",
+                     "--epochs", "1", "--input-size", "64")
+    assert result.returncode == 1
+    assert "labels.txt:2" in result.stderr and "missing.jpg" in result.stderr
+    assert "usable labelled images" in result.stderr
+
+
+def test_train_ctrl_c_keeps_weights_and_resume_finishes(tmp_path):
+    out = tmp_path / "w.safetensors"
+    history = tmp_path / "w.history.csv"
+    args = ["train", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt", "--out", out,
+            "--epochs", "25", "--input-size", "64", "--sigma", "2", "--batch-size", "4", "--val-fraction", "0.25",
+            "--workers", "0"]
+    exe = shutil.which("pettrack")
+    process = subprocess.Popen([exe, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not history.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "resume with --resume" in stderr
+    done = len(history.read_text().splitlines()) - 1
+    assert 1 <= done < 25
+    assert out.is_file() and out.with_suffix(".checkpoint.pt").is_file()
+
+    changed = run_cli(*[("96" if a == "64" else a) for a in args], "--resume")
+    assert changed.returncode == 1 and "cannot resume" in changed.stderr and "input_size" in changed.stderr
+
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {out.with_suffix('.checkpoint.pt')} after epoch {done}" in resumed.stderr
+    epochs = [int(line.split(",")[0]) for line in history.read_text().splitlines()[1:]]
+    assert epochs == list(range(1, 26))

@@ -1,0 +1,73 @@
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from pettrack.model.net import NetConfig, NoseNet
+from pettrack.model.weights import ModelInfo, WeightsError, load_model, read_info, save_weights
+
+
+def test_save_and_load_keep_tensors_and_metadata(tmp_path):
+    torch.manual_seed(0)
+    model = NoseNet(NetConfig(input_size=64)).eval()
+    info = ModelInfo(net=NetConfig(input_size=64), sigma=2.0, training={"seed": 3}, metrics={"mean": 1.5})
+    path = tmp_path / "m.safetensors"
+    save_weights(path, model, info)
+    loaded, loaded_info = load_model(path)
+    assert loaded_info.net.input_size == 64 and loaded_info.sigma == 2.0
+    assert loaded_info.training == {"seed": 3} and loaded_info.metrics == {"mean": 1.5}
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x), loaded(x), atol=2e-3)  # fp16 storage
+    assert read_info(path).net == info.net
+    assert not list(tmp_path.glob(".*partial*"))  # the temp file was renamed away
+
+
+def test_network_shape():
+    model = NoseNet().eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 256, 256))
+    assert out.shape == (2, 1, 256, 256) and out.min() >= 0 and out.max() <= 1
+
+
+def test_corrupt_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+    with pytest.raises(WeightsError, match="bad.safetensors"):
+        load_model(path)
+
+
+def test_truncated_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_weights(path, NoseNet(NetConfig(64)), ModelInfo(net=NetConfig(64)))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError):
+        load_model(path)
+
+
+def test_pickle_is_never_unpickled(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('unpickled!')",))
+
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(WeightsError):
+        load_model(path)
+
+
+def test_safetensors_of_another_model_is_refused(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(3)}, str(path))
+    with pytest.raises(WeightsError, match="not a pettrack model"):
+        load_model(path)
+    save_file({"w": torch.zeros(3)}, str(path), metadata={"pettrack": ModelInfo().to_json()})
+    with pytest.raises(WeightsError, match="do not match"):
+        load_model(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(WeightsError, match="no such weights file"):
+        load_model(tmp_path / "nope.safetensors")
