@@ -7,6 +7,7 @@ Exit codes: 0 the job was done (some inputs may have been skipped, and are liste
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +25,8 @@ from pettrack.model.weights import WeightsError
 from .console import RichTrainReporter, err, fail, out, progress, summary_table, warn
 from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
 from .sinks import open_csv
+from .video import VideoOptions, VideoOutputs, VideoSummary, run_video
+from .video_io import VideoError, probe
 
 app = typer.Typer(
     name="pettrack",
@@ -131,6 +134,87 @@ def _print_folder_summary(processed: int, total: int, failures: list[ImageFailur
         err.print(f"[yellow]{len(failures)} skipped:[/]")
         for failure in failures:
             err.print(f"  {failure.file}: {failure.reason}", highlight=False, markup=False)
+
+
+@app.command()
+def video(
+    inputs: list[Path] = typer.Argument(..., help="One or more video files."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write outputs here instead of beside each input."),
+    no_video: bool = typer.Option(False, "--no-video", help="CSV only, no annotated video."),
+    csv_file: Optional[Path] = typer.Option(None, "--csv", help="CSV path (one input only)."),
+    video_file: Optional[Path] = typer.Option(None, "--video", help="Annotated video path (one input only)."),
+    weights: Optional[Path] = WeightsOption,
+    device: str = DeviceOption,
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Frames per forward pass."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
+    raw: bool = typer.Option(False, "--raw", help="Also draw the unsmoothed detections."),
+    heatmap: bool = typer.Option(False, "--heatmap", help="Overlay the heat-maps on the video."),
+    start: Optional[float] = typer.Option(None, "--start", min=0, help="Start at this time (seconds)."),
+    end: Optional[float] = typer.Option(None, "--end", min=0, help="Stop at this time (seconds)."),
+    causal: bool = typer.Option(False, "--causal", help="Forward filter only, no look-ahead (as live mode)."),
+    decoder: str = typer.Option("auto", "--decoder", help="auto, decord or opencv."),
+) -> None:
+    """Track the nose through videos: [bold]NAME.pettrack.csv[/] and an annotated [bold]NAME.pettrack.mp4[/]."""
+    if len(inputs) > 1 and (csv_file or video_file):
+        fail("--csv and --video name the outputs of a single input; use --out-dir for several")
+        raise typer.Exit(2)
+    localizer = _load_localizer(weights, device)
+    options = VideoOptions(batch_size, workers, not no_video, raw, heatmap, start, end, causal, decoder)
+    failed = []
+    for source in inputs:
+        outputs = VideoOutputs.beside(source, out_dir, csv_file, video_file, not no_video)
+        try:
+            _track_one(localizer, source, outputs, options)
+        except VideoError as exc:
+            fail(str(exc))
+            failed.append(source)
+    if failed:
+        fail(f"{len(failed)} of {len(inputs)} videos could not be processed: {', '.join(map(str, failed))}")
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, options: VideoOptions) -> None:
+    info = probe(source)
+    for target in (outputs.csv, outputs.video):
+        if target is not None and target.resolve() == source.resolve():
+            raise VideoError(f"{source}: refusing to write an output over the input")
+    err.print(f"{source}: {info.width}x{info.height}, {info.frame_count} frames at {float(info.rate):.3f} fps"
+              f" ({info.rate}){f', rotated {info.rotation} degrees' if info.rotation else ''}", highlight=False)
+    with progress("frames") as bar:
+        first, last = _frame_span(info, options)
+        task = bar.add_task(source.name, total=last - first, rate="")
+        started = time.perf_counter()
+
+        def advance(n: int) -> None:
+            done = bar.tasks[task].completed + n
+            bar.update(task, advance=n, rate=f"{done / max(time.perf_counter() - started, 1e-9):.1f} fps")
+
+        try:
+            summary = run_video(localizer, info, outputs, options, advance)
+        except KeyboardInterrupt as exc:
+            partial = exc.args[0] if exc.args and isinstance(exc.args[0], VideoSummary) else None
+            done = f"{partial.frames} frames" if partial else "the frames so far"
+            err.print(f"interrupted; {done} kept in {outputs.csv}" + (f" and {outputs.video}" if outputs.video else ""))
+            raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.frames == 0:
+        outputs.csv.unlink(missing_ok=True)
+        raise VideoError(summary.error or f"{source}: no frame could be decoded")
+    if summary.error:
+        warn(str(source), f"{summary.error}; the {summary.frames} frames before it are kept")
+    err.print(
+        f"{source.name}: {summary.frames} frames, tracked {summary.tracked_fraction:.1%} "
+        f"(predicted {summary.states['predicted']}, lost {summary.states['lost']}), "
+        f"mean confidence {summary.mean_confidence:.2f}, {summary.fps:.1f} frames/s",
+        highlight=False,
+    )
+    err.print(f"  CSV: {outputs.csv}" + (f"\n  video: {outputs.video} [{summary.codec}]" if outputs.video else ""),
+              highlight=False, markup=False)
+
+
+def _frame_span(info, options: VideoOptions) -> tuple[int, int]:
+    from .video_io import frame_range
+
+    return frame_range(info, options.start_s, options.end_s)
 
 
 @app.command(name="train")

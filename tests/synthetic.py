@@ -35,3 +35,67 @@ def write_blob_dataset(folder: Path, count: int, seed: int = 0) -> Path:
     labels = folder / "labels.txt"
     labels.write_text("\n".join(lines) + "\n")
     return labels
+
+
+def write_video(path: Path, frames, rate=25, rotation: int = 0, codec: str = "libx264") -> Path:
+    """Encode RGB frames into an MP4 with PyAV; rotation sets the display-rotation tag."""
+    from fractions import Fraction
+
+    import av
+
+    frames = list(frames)
+    height, width = frames[0].shape[:2]
+    rate = Fraction(rate)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        stream.codec_context.time_base = 1 / rate
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    import av
+
+    rate = 16000
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        samples = (np.sin(np.arange(int(rate * seconds)) / 10) * 0.3).astype(np.float32)
+        for start in range(0, samples.size, 1024):
+            chunk = samples[start:start + 1024]
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def moving_sample_frames(image: np.ndarray, count: int, size=(320, 240), seed: int = 0):
+    """Frames showing `image` panned and zoomed along a known smooth path.
+
+    Returns (frames, truth) where truth[i] maps image pixel (0, 0)-based points: a function
+    that takes (x, y) in the source image and gives its position in frame i."""
+    width, height = size
+    frames, transforms = [], []
+    src_h, src_w = image.shape[:2]
+    for i in range(count):
+        t = i / max(count - 1, 1)
+        zoom = 0.55 + 0.25 * t  # frame pixels per image pixel
+        # The image centre drifts on a smooth curve.
+        cx = width / 2 + 40 * np.sin(2 * np.pi * t)
+        cy = height / 2 + 25 * np.sin(np.pi * t)
+        matrix = np.array([[zoom, 0, cx - zoom * src_w / 2], [0, zoom, cy - zoom * src_h / 2]])
+        frames.append(cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_AREA, borderValue=(90, 90, 90)))
+        transforms.append(matrix)
+    return frames, transforms

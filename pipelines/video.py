@@ -1,0 +1,248 @@
+"""`pettrack video`: decode in a worker pool -> batched inference -> Kalman track -> CSV + video.
+
+    decoder threads ──letterboxed frames──▶ batches ──▶ localizer ──▶ TrackBuilder ──points──▶ CSV
+    (keyframe chunks,  (bounded, in order)                          (RTS over a    └──▶ writer thread
+     parallel)                                                       sliding window)     (own decode,
+                                                                                          draw, encode)
+
+The writer thread decodes the video a second time, sequentially, and draws each frame once its
+smoothed point is known. That way no full-size frame waits in memory for the smoother's look-ahead:
+memory is flat however long the video is.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from pettrack.model.geometry import Letterbox
+from pettrack.model.localizer import Localizer
+from pettrack.tracker import TRACKED, TrackBuilder, TrackerConfig, TrackPoint
+
+from .draw import NOSE_RGB, RAW_RGB, draw_nose, marker_size, overlay_heatmap
+from .sinks import open_csv
+from .video_io import DecodeError, Frame, VideoInfo, VideoWriter, frame_range, open_reader, parallel_frames
+
+CSV_COLUMNS = ("frame", "time_s", "x", "y", "x_raw", "y_raw", "confidence", "state")
+# Frames of look-ahead for the smoother: one second at 30 fps equals a whole-file RTS pass.
+SMOOTHING_LAG = 30
+TRAIL = 12  # frames of track drawn behind the nose
+CSV_FLUSH_ROWS = 64
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    batch_size: int = 16
+    workers: int = 2
+    write_video: bool = True
+    draw_raw: bool = False
+    heatmap: bool = False
+    start_s: float | None = None
+    end_s: float | None = None
+    causal: bool = False
+    decoder: str = "auto"
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+
+
+@dataclass(frozen=True)
+class VideoOutputs:
+    csv: Path
+    video: Path | None
+
+    @classmethod
+    def beside(cls, source: Path, out_dir: Path | None, csv: Path | None, video: Path | None,
+               write_video: bool) -> "VideoOutputs":
+        """NAME.pettrack.csv and NAME.pettrack.mp4 beside the input (or in out_dir)."""
+        folder = out_dir or source.parent
+        stem = source.stem
+        return cls(csv or folder / f"{stem}.pettrack.csv",
+                   (video or folder / f"{stem}.pettrack.mp4") if write_video else None)
+
+
+@dataclass
+class VideoSummary:
+    frames: int = 0
+    states: dict[str, int] = field(default_factory=lambda: {"tracked": 0, "predicted": 0, "lost": 0})
+    confidence_sum: float = 0.0
+    seconds: float = 0.0
+    codec: str | None = None
+    error: str | None = None  # a mid-stream decode error; frames before it are kept
+    interrupted: bool = False
+
+    @property
+    def tracked_fraction(self) -> float:
+        return self.states["tracked"] / self.frames if self.frames else 0.0
+
+    @property
+    def mean_confidence(self) -> float:
+        return self.confidence_sum / self.frames if self.frames else 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def _cell(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def csv_row(point: TrackPoint) -> list[str]:
+    return [str(point.frame), f"{point.time_s:.4f}", _cell(point.x), _cell(point.y), _cell(point.x_raw),
+            _cell(point.y_raw), _cell(point.confidence, 4), point.state]
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class AnnotationWriter:
+    """Draws the track onto the frames and encodes them, in its own thread.
+
+    It decodes the video itself, in step with the points it is given, so the pipeline never
+    holds full-size frames. Errors are kept and reported by close()."""
+
+    def __init__(self, info: VideoInfo, path: Path, start: int, options: VideoOptions):
+        self._info, self._options = info, options
+        self._writer = VideoWriter(path, info.width, info.height, info.rate)
+        self.codec = self._writer.codec
+        self._frames = open_reader(info, options.decoder).frames(start, None)
+        self._queue: queue.Queue = queue.Queue(maxsize=4 * SMOOTHING_LAG)
+        self._heatmaps: dict[int, np.ndarray] = {}
+        self._trail: deque[tuple[float, float]] = deque(maxlen=TRAIL)
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="pettrack-writer", daemon=True)
+        self._thread.start()
+
+    def add_heatmap(self, frame: int, heatmap: np.ndarray) -> None:
+        self._heatmaps[frame] = (np.clip(heatmap, 0, 1) * 255).astype(np.uint8)
+
+    def submit(self, point: TrackPoint) -> None:
+        while self._thread.is_alive():
+            try:
+                self._queue.put(point, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            while (point := self._queue.get()) is not None:
+                frame = self._next_frame(point.frame)
+                if frame is None:
+                    return
+                self._writer.write(self._draw(frame, point))
+        except Exception as exc:  # noqa: BLE001 - reported by close()
+            self.error = exc
+
+    def _next_frame(self, index: int) -> Frame | None:
+        for frame in self._frames:
+            if frame.index == index:
+                return frame
+        return None
+
+    def _draw(self, frame: Frame, point: TrackPoint) -> np.ndarray:
+        image = frame.rgb
+        heat = self._heatmaps.pop(point.frame, None)
+        if heat is not None:
+            box = Letterbox.fit(image.shape[1], image.shape[0], heat.shape[0])
+            image = overlay_heatmap(image, box.heatmap_to_image(heat.astype(np.float32) / 255.0))
+        else:
+            image = image.copy()
+        if self._options.draw_raw and point.x_raw is not None:
+            draw_nose(image, point.x_raw, point.y_raw, colour=RAW_RGB)
+        if point.x is None:
+            self._trail.clear()
+            return image
+        self._trail.append((point.x, point.y))
+        if len(self._trail) > 1:
+            line = (np.array(self._trail) * 16).round().astype(np.int32)
+            cv2.polylines(image, [line], False, NOSE_RGB, max(1, marker_size(image) // 4), cv2.LINE_AA, 4)
+        colour = NOSE_RGB if point.state == TRACKED else (160, 160, 160)
+        draw_nose(image, point.x, point.y, point.confidence, colour=colour)
+        return image
+
+    def close(self) -> None:
+        """Finish the queued frames and leave a playable file (also after Ctrl-C)."""
+        self.submit(None)
+        self._thread.join()
+        self._writer.close()
+        if self.error is not None:
+            raise self.error
+
+    @property
+    def frames_written(self) -> int:
+        return self._writer.frames
+
+
+def run_video(
+    localizer: Localizer,
+    info: VideoInfo,
+    outputs: VideoOutputs,
+    options: VideoOptions,
+    on_progress: Callable[[int], None] = lambda n: None,
+) -> VideoSummary:
+    start, stop = frame_range(info, options.start_s, options.end_s)
+    box = Letterbox.fit(info.width, info.height, localizer.size)
+    builder = TrackBuilder(options.tracker, pixels_per_unit=1.0 / box.scale, causal=options.causal,
+                           lag=None if options.causal else SMOOTHING_LAG)
+    summary = VideoSummary()
+    began = time.perf_counter()
+
+    def prepare(frame: Frame) -> tuple[int, float, np.ndarray]:
+        frame_box = box if frame.rgb.shape[:2] == (info.height, info.width) else \
+            Letterbox.fit(frame.rgb.shape[1], frame.rgb.shape[0], localizer.size)
+        return frame.index, frame.time_s, frame_box.apply(frame.rgb)
+
+    writer = AnnotationWriter(info, outputs.video, start, options) if outputs.video else None
+    summary.codec = writer.codec if writer else None
+    try:
+        with open_csv(outputs.csv, CSV_COLUMNS) as sink:
+
+            def emit(points: list[TrackPoint]) -> None:
+                for point in points:
+                    sink.write(csv_row(point))
+                    summary.frames += 1
+                    summary.states[point.state] += 1
+                    summary.confidence_sum += point.confidence or 0.0
+                    if writer:
+                        writer.submit(point)
+                if sink.rows % CSV_FLUSH_ROWS < len(points):
+                    sink.flush()
+
+            try:
+                frames = parallel_frames(info, start, stop, options.workers, prepare, options.decoder)
+                for batch in _batched(frames, options.batch_size):
+                    output = localizer.infer(np.stack([b[2] for b in batch]), heatmaps=options.heatmap)
+                    for i, (index, time_s, _) in enumerate(batch):
+                        x, y = np.clip(box.to_image(output.points[i]), 0, [info.width - 1, info.height - 1])
+                        if writer and output.heatmaps is not None:
+                            writer.add_heatmap(index, output.heatmaps[i])
+                        emit(builder.push(index, time_s, float(x), float(y), float(output.confidence[i])))
+                    on_progress(len(batch))
+            except DecodeError as exc:
+                summary.error = str(exc)
+            except KeyboardInterrupt:
+                summary.interrupted = True
+            emit(builder.finish())
+    finally:
+        if writer:
+            writer.close()
+    summary.seconds = time.perf_counter() - began
+    if summary.interrupted:
+        raise KeyboardInterrupt(summary)
+    return summary

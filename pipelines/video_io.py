@@ -1,0 +1,290 @@
+"""Video in and out.
+
+In: `probe` reads a file's facts with PyAV (exact rational frame rate, rotation tag, size);
+`FrameReader`s decode frames in order with container timestamps (decord, or OpenCV for what
+decord cannot open and for rotated phone video, which OpenCV turns upright); `parallel_frames`
+spreads decoding over worker threads, one keyframe-aligned chunk each, and hands results back in
+order with a bounded number of chunks in flight.
+
+Out: `VideoWriter` encodes H.264 (libx264, yuv420p, faststart: plays in browsers) into MP4 with
+the source's exact frame rate, to a temp file renamed into place on close, so an interrupted run
+still leaves a playable file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator, Protocol, TypeVar
+
+import av
+import cv2
+import numpy as np
+
+from pettrack.model.files import partial_path
+
+from .parallel import ordered_map
+
+T = TypeVar("T")
+
+# Chunks for parallel decoding start on keyframes and hold at least this many frames (fewer,
+# longer chunks waste no decoding; each costs one seek) and at most MAX (bounds memory).
+MIN_CHUNK, MAX_CHUNK = 48, 300
+
+
+class VideoError(Exception):
+    """A video that cannot be read; the message names the file (and frame)."""
+
+
+class DecodeError(VideoError):
+    def __init__(self, path: Path, frame: int, reason: str):
+        super().__init__(f"{path}: decoding failed at frame {frame}: {reason}")
+        self.frame = frame
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int  # display size (after rotation)
+    height: int
+    frame_count: int  # as the container says; decoding may find fewer
+    rate: Fraction  # frames per second, exactly (30000/1001 for 29.97)
+    rotation: int  # degrees counter-clockwise from the rotation tag
+    codec: str
+
+    @property
+    def fps(self) -> float:
+        return float(self.rate)
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int
+    time_s: float
+    rgb: np.ndarray  # HxWx3 uint8, display orientation
+
+
+def probe(path: Path) -> VideoInfo:
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a folder, not a video")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                kinds = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
+                raise VideoError(f"{path}: no video stream (contains {kinds})")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            try:
+                first = next(container.decode(stream))
+            except (StopIteration, av.FFmpegError) as exc:
+                raise VideoError(f"{path}: has a video stream but no decodable frame") from exc
+            rotation = int(getattr(first, "rotation", 0) or 0) % 360
+            width, height = first.width, first.height
+            count = stream.frames
+            if not count and stream.duration and stream.time_base and rate:
+                count = int(round(float(stream.duration * stream.time_base) * float(rate)))
+            codec = stream.codec_context.name
+    except av.FFmpegError as exc:
+        raise VideoError(f"{path}: not a readable video ({exc})") from exc
+    if not rate:
+        raise VideoError(f"{path}: the container gives no frame rate")
+    if rotation in (90, 270):
+        width, height = height, width
+    return VideoInfo(path, width, height, int(count or 0), Fraction(rate), rotation, codec)
+
+
+class FrameReader(Protocol):
+    def frames(self, start: int, stop: int | None) -> Iterator[Frame]: ...
+    def keyframes(self) -> list[int]: ...
+
+
+class DecordReader:
+    """Fast frame-accurate decoding of ordinary files."""
+
+    def __init__(self, path: Path):
+        import decord
+
+        self.path = Path(path)
+        self._decord = decord
+        try:
+            self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        except (decord.DECORDError, RuntimeError) as exc:
+            raise VideoError(f"{path}: decord cannot open it ({str(exc).splitlines()[0]})") from exc
+
+    def __len__(self) -> int:
+        return len(self._reader)
+
+    def keyframes(self) -> list[int]:
+        return [int(k) for k in self._reader.get_key_indices()]
+
+    def frames(self, start: int, stop: int | None) -> Iterator[Frame]:
+        stop = len(self._reader) if stop is None else min(stop, len(self._reader))
+        if start >= stop:
+            return
+        index = start
+        try:
+            times = self._reader.get_frame_timestamp(list(range(start, stop)))[:, 0]
+            self._reader.seek_accurate(start)
+            for index in range(start, stop):
+                rgb = self._reader.next().asnumpy()
+                yield Frame(index, float(times[index - start]), rgb)
+        except StopIteration:
+            raise DecodeError(self.path, index, "the stream ended early (truncated file?)") from None
+        except (self._decord.DECORDError, RuntimeError) as exc:
+            raise DecodeError(self.path, index, str(exc).splitlines()[0]) from exc
+
+
+class OpenCVReader:
+    """Fallback decoder; also applies rotation tags."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._capture = cv2.VideoCapture(str(path))
+        if not self._capture.isOpened():
+            raise VideoError(f"{path}: OpenCV cannot open it")
+
+    def keyframes(self) -> list[int]:
+        return []  # unknown: chunks are fixed-size
+
+    def frames(self, start: int, stop: int | None) -> Iterator[Frame]:
+        capture = self._capture
+        if start:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+        index = start
+        while stop is None or index < stop:
+            ok, bgr = capture.read()
+            if not ok:
+                # OpenCV cannot tell a broken stream from its end: compare with what was asked for.
+                if stop is not None:
+                    raise DecodeError(self.path, index, f"the stream ended early, {stop - index} frames short "
+                                                        "of what the container lists (truncated file?)")
+                return
+            yield Frame(index, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            index += 1
+
+
+def open_reader(info: VideoInfo, backend: str = "auto") -> FrameReader:
+    """decord unless the file is rotated or decord cannot read it (or OpenCV is asked for)."""
+    if backend not in ("auto", "decord", "opencv"):
+        raise ValueError(f"unknown decoder {backend!r} (auto, decord or opencv)")
+    if backend == "opencv" or (backend == "auto" and info.rotation):
+        return OpenCVReader(info.path)
+    try:
+        return DecordReader(info.path)
+    except VideoError:
+        if backend == "decord":
+            raise
+        return OpenCVReader(info.path)
+
+
+def plan_chunks(start: int, stop: int, keyframes: list[int]) -> list[tuple[int, int]]:
+    """Split [start, stop) at keyframes into chunks of MIN_CHUNK..MAX_CHUNK frames."""
+    cuts = sorted({k for k in keyframes if start < k < stop})
+    chunks, begin = [], start
+    for cut in cuts + [stop]:
+        while cut - begin > MAX_CHUNK:
+            chunks.append((begin, begin + MAX_CHUNK))
+            begin += MAX_CHUNK
+        if cut - begin >= MIN_CHUNK or cut == stop:
+            if cut > begin:
+                chunks.append((begin, cut))
+            begin = cut
+    return chunks
+
+
+def parallel_frames(
+    info: VideoInfo,
+    start: int,
+    stop: int,
+    workers: int,
+    transform: Callable[[Frame], T],
+    backend: str = "auto",
+) -> Iterator[T]:
+    """transform(frame) for every frame in [start, stop), in order, decoded by `workers` threads.
+
+    Each worker opens its own reader and decodes whole chunks; only `workers + 1` chunks of
+    *transformed* results (small model inputs, not full frames) are held at once. A decode error
+    is raised at its place in the order, after every frame before it has been yielded.
+    """
+    probe_reader = open_reader(info, backend)
+    if workers <= 1:
+        for frame in probe_reader.frames(start, stop):
+            yield transform(frame)
+        return
+    chunks = plan_chunks(start, stop, probe_reader.keyframes())
+    reader_type = type(probe_reader)
+
+    def decode_chunk(chunk: tuple[int, int]) -> tuple[list[T], Exception | None]:
+        results: list[T] = []
+        try:
+            for frame in reader_type(info.path).frames(*chunk):
+                results.append(transform(frame))
+        except DecodeError as exc:
+            return results, exc
+        return results, None
+
+    for _, (results, error) in ordered_map(decode_chunk, chunks, workers, window=workers + 1):
+        yield from results
+        if error is not None:
+            raise error
+
+
+def frame_range(info: VideoInfo, start_s: float | None, end_s: float | None) -> tuple[int, int]:
+    """Frame indices for a time range (seconds), clamped to the video."""
+    start = 0 if start_s is None else max(0, int(round(start_s * info.fps)))
+    stop = info.frame_count if end_s is None else min(info.frame_count, int(round(end_s * info.fps)))
+    return start, max(start, stop)
+
+
+class VideoWriter:
+    """MP4 writer: H.264 where libx264 is available (yuv420p, needs even sizes; odd sizes use
+    4:4:4), MPEG-4 part 2 otherwise. Constant frame rate, exactly the source's average rate
+    (a variable-rate source keeps its true times in the CSV)."""
+
+    def __init__(self, path: Path, width: int, height: int, rate: Fraction, crf: int = 23):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = partial_path(self.path)
+        self._container = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
+        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        self._stream = self._container.add_stream(codec, rate=rate)
+        self._stream.width, self._stream.height = width, height
+        even = width % 2 == 0 and height % 2 == 0
+        self._stream.pix_fmt = "yuv420p" if (even or codec != "libx264") else "yuv444p"
+        if codec == "libx264":
+            self._stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self._stream.codec_context.time_base = Fraction(1, 1) / rate
+        self.codec = f"{'H.264' if codec == 'libx264' else 'MPEG-4 part 2'} ({self._stream.pix_fmt})"
+        self.frames = 0
+        self._closed = False
+
+    def write(self, rgb: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self.frames  # in units of 1/rate: constant rate, exactly the source's
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder and move the file into place (also after an interruption)."""
+        if self._closed:
+            return
+        self._closed = True
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        if self.frames:
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

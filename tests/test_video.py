@@ -1,0 +1,127 @@
+"""`pettrack video` as a user runs it: output contract, bad input, truncation, Ctrl-C."""
+
+import csv
+import shutil
+import signal
+import subprocess
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from conftest import SAMPLES, run_cli
+from synthetic import write_audio_only, write_video
+
+CLIP = SAMPLES / "dog_4s.mp4"
+COLUMNS = ["frame", "time_s", "x", "y", "x_raw", "y_raw", "confidence", "state"]
+
+
+def video_facts(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return frames, stream.codec_context.width, stream.codec_context.height, stream.average_rate, stream.codec_context.name
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == COLUMNS
+        return list(reader)
+
+
+def test_output_contract_on_the_29_97_fps_sample(tiny_weights, tmp_path):
+    result = run_cli("video", CLIP, "--out-dir", tmp_path, "--end", "2", "--weights", tiny_weights, "--raw")
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(tmp_path / "dog_4s.pettrack.csv")
+    assert [int(r["frame"]) for r in rows] == list(range(60))
+    times = [float(r["time_s"]) for r in rows]
+    assert times[0] == 0 and all(b > a for a, b in zip(times, times[1:]))
+    assert times[30] == pytest.approx(30 * 1001 / 30000, abs=1e-3)
+    assert all(r["state"] in ("tracked", "predicted", "lost") for r in rows)
+    assert all(r["x_raw"] and r["confidence"] for r in rows)
+    frames, width, height, rate, codec = video_facts(tmp_path / "dog_4s.pettrack.mp4")
+    assert (frames, width, height, rate) == (60, 640, 360, Fraction(30000, 1001))
+    assert codec == "h264"
+    assert "H.264" in result.stderr and "frames/s" in result.stderr
+
+
+def test_whole_odd_sized_video_and_explicit_outputs(tiny_weights, tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (61, 99, 3), dtype=np.uint8) for _ in range(17)]
+    source = write_video(tmp_path / "odd.mp4", frames, rate=Fraction(25))
+    result = run_cli("video", source, "--csv", tmp_path / "a.csv", "--video", tmp_path / "b.mp4",
+                     "--weights", tiny_weights, "--heatmap", "--workers", "1", "--batch-size", "5")
+    assert result.returncode == 0, result.stderr
+    assert len(read_rows(tmp_path / "a.csv")) == 17
+    assert video_facts(tmp_path / "b.mp4")[:4] == (17, 99, 61, Fraction(25))
+
+
+def test_rotated_phone_video_is_processed_upright(tiny_weights, tmp_path):
+    frames = [np.full((48, 64, 3), 120, np.uint8) for _ in range(8)]
+    source = write_video(tmp_path / "phone.mp4", frames, rotation=90)
+    result = run_cli("video", source, "--out-dir", tmp_path, "--weights", tiny_weights)
+    assert result.returncode == 0, result.stderr
+    assert "rotated 90" in result.stderr
+    _, width, height, _, _ = video_facts(tmp_path / "phone.pettrack.mp4")
+    assert (width, height) == (48, 64)
+    for row in read_rows(tmp_path / "phone.pettrack.csv"):
+        assert float(row["x_raw"]) <= 47 and float(row["y_raw"]) <= 63
+
+
+def test_bad_inputs_are_named_and_the_good_one_still_runs(tiny_weights, tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    audio = write_audio_only(tmp_path / "song.m4a")
+    good = shutil.copy(CLIP, tmp_path / "good.mp4")
+    result = run_cli("video", tmp_path / "missing.mp4", text, audio, good, "--end", "0.5", "--no-video",
+                     "--weights", tiny_weights)
+    assert result.returncode == 1
+    assert "missing.mp4: no such file" in result.stderr
+    assert "notes.mp4: not a readable video" in result.stderr
+    assert "song.m4a: no video stream (contains audio)" in result.stderr
+    assert "3 of 4 videos could not be processed" in result.stderr
+    assert len(read_rows(tmp_path / "good.pettrack.csv")) == 15
+    assert not (tmp_path / "good.pettrack.mp4").exists()  # --no-video
+    assert "Traceback" not in result.stderr
+
+
+def test_truncated_video_keeps_the_frames_before_the_error(tiny_weights, tmp_path):
+    data = CLIP.read_bytes()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(data[: int(len(data) * 0.6)])  # moov is at the front (faststart): frames go missing
+    result = run_cli("video", broken, "--out-dir", tmp_path, "--weights", tiny_weights)
+    assert result.returncode == 0, result.stderr
+    assert "broken.mp4" in result.stderr and "frame" in result.stderr and "kept" in result.stderr
+    rows = read_rows(tmp_path / "broken.pettrack.csv")
+    assert 10 < len(rows) < 120
+    assert [int(r["frame"]) for r in rows] == list(range(len(rows)))
+    assert video_facts(tmp_path / "broken.pettrack.mp4")[0] == len(rows)
+
+
+def test_ctrl_c_leaves_a_valid_csv_and_a_playable_video(tiny_weights, tmp_path):
+    # A long input (the sample clip played 6 times) so the interrupt lands mid-way.
+    with av.open(str(CLIP)) as container:
+        clip = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    source = write_video(tmp_path / "long.mp4", clip * 6, rate=Fraction(30000, 1001))
+    exe = shutil.which("pettrack")
+    process = subprocess.Popen([exe, "video", str(source), "--weights", str(tiny_weights), "--batch-size", "4"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / ".long.pettrack.csv.partial.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if partial.exists() and partial.stat().st_size > 2000:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    rows = read_rows(tmp_path / "long.pettrack.csv")
+    assert 0 < len(rows) < 720
+    assert [int(r["frame"]) for r in rows] == list(range(len(rows)))
+    frames, width, height, rate, _ = video_facts(tmp_path / "long.pettrack.mp4")
+    assert (frames, width, height, rate) == (len(rows), 640, 360, Fraction(30000, 1001))
+    assert not list(tmp_path.glob(".*partial*"))

@@ -1,0 +1,118 @@
+"""Forward (causal) tracking of one nose: a constant-velocity Kalman filter on (x, y).
+
+Detections arrive with a confidence. Weak ones (below `min_confidence`) and ones the filter finds
+implausible (Mahalanobis distance above `gate`) are treated as missing: the track coasts on its
+prediction for at most `max_coast_frames`, then is marked lost and restarts at the next good
+detection. Measurement noise grows as confidence falls, so an unsure detection moves the track
+less.
+
+All noise figures are in *model pixels* (the detector's own 256x256 space, see pettrack.model
+geometry) and seconds, so one set of defaults fits a 480p clip and a 4K one: the filter is
+built with `pixels_per_unit`, the number of image pixels per model pixel for that video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from filterpy.common import Q_discrete_white_noise
+from filterpy.kalman import KalmanFilter
+
+TRACKED, PREDICTED, LOST = "tracked", "predicted", "lost"
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Defaults chosen by benchmarks/tune_tracker.py (see docs/tracker.md for the measurements)."""
+
+    # Detector noise (std per axis, model px) at confidence 1; std is divided by the confidence.
+    measurement_std: float = 2.0
+    # White-noise acceleration std (model px / s^2): how quickly a nose may change velocity.
+    accel_std: float = 400.0
+    # Detections with a peak below this are treated as "no nose in this frame".
+    min_confidence: float = 0.25
+    # Mahalanobis distance above which a detection is an outlier (chi-square, 2 dof: 3.5 ~ 99.8%).
+    gate: float = 3.5
+    # Frames the track may run on prediction alone before it is marked lost.
+    max_coast_frames: int = 10
+    # Uncertainty of the velocity when a track starts (model px / s).
+    initial_velocity_std: float = 150.0
+
+
+@dataclass(frozen=True)
+class FilterStep:
+    """The filter after one frame; x and P are None while lost."""
+
+    state: str
+    x: np.ndarray | None  # (4,) x, y, vx, vy in image pixels (per second)
+    P: np.ndarray | None  # (4, 4)
+    F: np.ndarray | None  # transition that led into this step
+    Q: np.ndarray | None
+    started: bool  # this step (re)started a track
+
+
+def transition(dt: float) -> np.ndarray:
+    F = np.eye(4)
+    F[0, 2] = F[1, 3] = dt
+    return F
+
+
+class NoseKalman:
+    def __init__(self, config: TrackerConfig = TrackerConfig(), pixels_per_unit: float = 1.0):
+        self.config = config
+        self.scale = pixels_per_unit
+        self.kf = KalmanFilter(dim_x=4, dim_z=2)
+        self.kf.H = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])
+        self.active = False
+        self.misses = 0
+        self.last_time: float | None = None
+
+    def _measurement_noise(self, confidence: float) -> np.ndarray:
+        std = self.config.measurement_std * self.scale / max(confidence, 0.05)
+        return np.eye(2) * std * std
+
+    def _process_noise(self, dt: float) -> np.ndarray:
+        accel = self.config.accel_std * self.scale
+        # Same noise on x and y; state ordered (x, y, vx, vy).
+        return Q_discrete_white_noise(dim=2, dt=dt, var=accel * accel, block_size=2, order_by_dim=False)
+
+    def _start(self, time_s: float, x: float, y: float, confidence: float) -> FilterStep:
+        self.kf.x = np.array([x, y, 0.0, 0.0])
+        velocity_var = (self.config.initial_velocity_std * self.scale) ** 2
+        self.kf.P = np.diag([*np.diag(self._measurement_noise(confidence)), velocity_var, velocity_var])
+        self.active, self.misses, self.last_time = True, 0, time_s
+        return FilterStep(TRACKED, self.kf.x.copy(), self.kf.P.copy(), None, None, True)
+
+    def mahalanobis(self, x: float, y: float, confidence: float) -> float:
+        """Distance of a detection from the current prediction, in standard deviations."""
+        residual = np.array([x, y]) - self.kf.H @ self.kf.x
+        S = self.kf.H @ self.kf.P @ self.kf.H.T + self._measurement_noise(confidence)
+        return float(np.sqrt(residual @ np.linalg.solve(S, residual)))
+
+    def step(self, time_s: float, x: float | None, y: float | None, confidence: float = 0.0) -> FilterStep:
+        """Advance to `time_s` and take this frame's detection (x None: no detection)."""
+        usable = x is not None and y is not None and confidence >= self.config.min_confidence
+        if not self.active:
+            if usable:
+                return self._start(time_s, x, y, confidence)
+            self.last_time = time_s
+            return FilterStep(LOST, None, None, None, None, False)
+
+        dt = max(time_s - self.last_time, 1e-6)
+        self.last_time = time_s
+        F, Q = transition(dt), self._process_noise(dt)
+        self.kf.predict(F=F, Q=Q)
+        if usable and self.mahalanobis(x, y, confidence) <= self.config.gate:
+            self.kf.update(np.array([x, y]), R=self._measurement_noise(confidence))
+            self.misses = 0
+            return FilterStep(TRACKED, self.kf.x.copy(), self.kf.P.copy(), F, Q, False)
+
+        self.misses += 1
+        if self.misses > self.config.max_coast_frames:
+            self.active = False
+            # A confident detection that the stale track rejected starts the new track at once.
+            if usable:
+                return self._start(time_s, x, y, confidence)
+            return FilterStep(LOST, None, None, None, None, False)
+        return FilterStep(PREDICTED, self.kf.x.copy(), self.kf.P.copy(), F, Q, False)
