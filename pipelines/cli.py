@@ -232,6 +232,7 @@ def train_command(
     seed: int = typer.Option(0, help="Seed for initial weights, shuffling and augmentation."),
     patience: int = typer.Option(25, help="Stop after this many epochs without a better validation error."),
     ema_decay: float = typer.Option(0.999, "--ema-decay"),
+    fg_weight: float = typer.Option(0.0, "--fg-weight", help="Extra loss weight near the nose (0: plain MSE)."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Train on the plain images."),
     device: str = DeviceOption,
     precision: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16."),
@@ -242,7 +243,7 @@ def train_command(
     config = TrainConfig(
         images=images, labels=labels, out=out_file, epochs=epochs, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, sigma=sigma, input_size=input_size, val_fraction=val_fraction,
-        seed=seed, patience=patience, ema_decay=ema_decay,
+        seed=seed, patience=patience, ema_decay=ema_decay, fg_weight=fg_weight,
         augment=AugmentConfig.none() if no_augment else AugmentConfig(),
         device=device, precision=precision, workers=workers, resume=resume,
     )
