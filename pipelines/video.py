@@ -29,7 +29,7 @@ from pettrack.tracker import TRACKED, TrackBuilder, TrackerConfig, TrackPoint
 
 from .draw import NOSE_RGB, RAW_RGB, draw_nose, marker_size, overlay_heatmap
 from .sinks import open_csv
-from .video_io import DecodeError, Frame, VideoInfo, VideoWriter, frame_range, open_reader, parallel_frames
+from .video_io import DecodeError, Frame, OpenCVReader, VideoInfo, VideoWriter, frame_range, parallel_frames
 
 CSV_COLUMNS = ("frame", "time_s", "x", "y", "x_raw", "y_raw", "confidence", "state")
 # Frames of look-ahead for the smoother: one second at 30 fps equals a whole-file RTS pass.
@@ -120,7 +120,9 @@ class AnnotationWriter:
         self._info, self._options = info, options
         self._writer = VideoWriter(path, info.width, info.height, info.rate)
         self.codec = self._writer.codec
-        self._frames = open_reader(info, options.decoder).frames(start, None)
+        # OpenCV, not decord, decodes here: decord decoding while PyAV encodes in the same process
+        # leaks every frame (~1.8 MB each at 720p; both bundle FFmpeg). Measured, see docs/benchmarks.md.
+        self._frames = OpenCVReader(info.path).frames(start, None)
         self._queue: queue.Queue = queue.Queue(maxsize=4 * SMOOTHING_LAG)
         self._heatmaps: dict[int, np.ndarray] = {}
         self._trail: deque[tuple[float, float]] = deque(maxlen=TRAIL)

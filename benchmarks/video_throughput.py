@@ -1,0 +1,155 @@
+"""Throughput and memory of `pettrack video` against a naive loop, in one run.
+
+    python benchmarks/video_throughput.py [--video ../shared/videos/dog.mp4] [--weights W]
+                                          [--repeat 10] [--write docs/benchmarks.md]
+
+Naive loop: OpenCV read -> one frame at a time through the same model -> OpenCV write (mp4v),
+no tracker. pettrack: the real CLI (`pettrack video`, default settings) in a subprocess.
+Peak memory is each process's maximum resident set size (from wait4), for the input and for the
+same input repeated `--repeat` times (packets remuxed, no re-encode).
+Prints a table; --write appends it, with the machine description, to a markdown file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def repeat_video(source: Path, target: Path, times: int) -> Path:
+    """The same packets `times` times in a row, timestamps shifted (no re-encoding)."""
+    import av
+
+    with av.open(str(source)) as src, av.open(str(target), "w") as dst:
+        stream_in = src.streams.video[0]
+        stream_out = dst.add_stream_from_template(stream_in)
+        offset = 0
+        for _ in range(times):
+            src.seek(0)
+            last = 0
+            for packet in src.demux(stream_in):
+                if packet.dts is None:
+                    continue
+                packet.pts += offset
+                packet.dts += offset
+                last = max(last, packet.pts + (packet.duration or 0))
+                packet.stream = stream_out
+                dst.mux(packet)
+            offset = last
+    return target
+
+
+def run_measured(command: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in MiB, and stderr of a child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    stderr = process.stderr.read()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{command} failed: {stderr[-2000:]}")
+    return wall, usage.ru_maxrss // 1024, stderr
+
+
+NAIVE = r"""
+import sys, time, cv2, numpy as np
+from pettrack.model.localizer import Localizer
+video, out, weights = sys.argv[1], sys.argv[2], (sys.argv[3] or None)
+localizer = Localizer.load(weights, device="cpu")
+capture = cv2.VideoCapture(video)
+fps = capture.get(cv2.CAP_PROP_FPS)
+writer = None
+frames, started = 0, time.perf_counter()
+while True:
+    ok, bgr = capture.read()
+    if not ok:
+        break
+    if writer is None:
+        writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), fps, (bgr.shape[1], bgr.shape[0]))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    detection = localizer.locate([rgb])[0]
+    cv2.circle(bgr, (int(detection.x), int(detection.y)), 8, (160, 40, 255), 2)
+    writer.write(bgr)
+    frames += 1
+writer.release()
+print(f"FRAMES {frames} SECONDS {time.perf_counter() - started:.3f}", file=sys.stderr)
+"""
+
+
+def parse_naive(stderr: str) -> tuple[int, float]:
+    line = next(l for l in stderr.splitlines() if l.startswith("FRAMES"))
+    _, frames, _, seconds = line.split()
+    return int(frames), float(seconds)
+
+
+def parse_pettrack(stderr: str) -> tuple[int, float]:
+    line = next(l for l in stderr.splitlines() if "frames/s" in l and "frames," in l)
+    frames = int(line.split(":")[1].split("frames")[0])
+    fps = float(line.split(",")[-1].split("frames/s")[0])
+    return frames, frames / fps
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", type=Path, default=REPO.parent / "shared" / "videos" / "dog.mp4")
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--write", type=Path, default=None)
+    args = parser.parse_args()
+    pettrack = shutil.which("pettrack")
+    weights = [] if args.weights is None else ["--weights", str(args.weights)]
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        long_video = repeat_video(args.video, tmp / f"{args.video.stem}_x{args.repeat}.mp4", args.repeat)
+        for label, video in (("short", args.video), (f"{args.repeat}x longer", long_video)):
+            wall, rss, err = run_measured([pettrack, "video", str(video), "--out-dir", str(tmp / "out"), *weights])
+            frames, seconds = parse_pettrack(err)
+            rows.append((f"pettrack video ({label})", frames, frames / seconds, wall, rss))
+            if label == "short":
+                wall, rss, err = run_measured([sys.executable, "-c", NAIVE, str(video), str(tmp / "naive.mp4"),
+                                               str(args.weights or "")])
+                frames, seconds = parse_naive(err)
+                rows.append(("naive loop (short)", frames, frames / seconds, wall, rss))
+
+    header = "| run | frames | frames/s (processing) | wall s (with start-up) | peak RSS MiB |\n|---|---:|---:|---:|---:|"
+    lines = [f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.1f} | {r[4]} |" for r in rows]
+    pet, naive, long_run = rows  # short, naive (short), long
+    verdict = (f"speed-up over the naive loop: {pet[2] / naive[2]:.2f}x (target >= 2x); "
+               f"peak memory, long / short: {long_run[4] / pet[4]:.2f} (target <= 1.2)")
+    table = "\n".join([header, *lines])
+    print(f"machine: {machine()}\ninput: {args.video}\n\n{table}\n\n{verdict}")
+    if args.write:
+        with open(args.write, "a") as handle:
+            handle.write(f"\n### pettrack video vs naive loop ({time.strftime('%Y-%m-%d')})\n\n"
+                         f"Machine: {machine()}. Input: `{args.video.name}`.\n\n{table}\n\n{verdict}\n")
+
+
+if __name__ == "__main__":
+    main()
