@@ -22,6 +22,7 @@ from pettrack.model.plots import plot_panels
 from pettrack.model.train import TrainConfig, TrainingError, train
 from pettrack.model.weights import WeightsError
 
+from .camera import CameraOptions, SourceError, display_available, parse_source, run_camera
 from .console import RichTrainReporter, err, fail, out, progress, summary_table, warn
 from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
 from .sinks import open_csv
@@ -215,6 +216,43 @@ def _frame_span(info, options: VideoOptions) -> tuple[int, int]:
     from .video_io import frame_range
 
     return frame_range(info, options.start_s, options.end_s)
+
+
+@app.command()
+def camera(
+    source: str = typer.Argument("0", help="Webcam index, stream URL (rtsp://, http://...) or a video file played in real time."),
+    show: bool = typer.Option(False, "--show", help="Show the annotated stream in a window (q or Esc to stop)."),
+    csv_file: Optional[Path] = typer.Option(None, "--csv", help="Append rows here as they happen (flushed per row)."),
+    video_file: Optional[Path] = typer.Option(None, "--video", help="Record the annotated stream (MP4)."),
+    duration: Optional[float] = typer.Option(None, "--duration", min=0, help="Stop after this many seconds."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Stop after processing this many frames."),
+    reconnect_limit: float = typer.Option(60.0, "--reconnect-limit", help="Give up on a dropped stream after this many seconds."),
+    weights: Optional[Path] = WeightsOption,
+    device: str = DeviceOption,
+) -> None:
+    """Live mode: track the nose on a camera or stream as it happens (Ctrl-C to stop)."""
+    if show and not display_available():
+        warn("--show", "no display available (DISPLAY is not set); running without a window")
+        show = False
+    localizer = _load_localizer(weights, device)
+    options = CameraOptions(show, csv_file, video_file, duration, frames, reconnect_limit)
+    with progress("frames") as bar:
+        task = bar.add_task(f"live {source}", total=frames, rate="")
+        try:
+            summary = run_camera(localizer, parse_source(source), options,
+                                 on_note=lambda text: warn(str(source), text), on_frame=lambda n: bar.advance(task, n))
+        except SourceError as exc:
+            fail(f"{exc}: check the device index, the URL or the file")
+            raise typer.Exit(EXIT_FAILED) from exc
+    err.print(
+        f"frames received {summary.received}, processed {summary.processed}, dropped {summary.dropped}; "
+        f"processing {summary.fps:.1f} frames/s; latency capture->result p50 {summary.latency(50):.0f} ms, "
+        f"p95 {summary.latency(95):.0f} ms",
+        highlight=False,
+    )
+    if summary.processed == 0:
+        fail(f"no frame was processed from {source!r}")
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command(name="train")

@@ -246,26 +246,32 @@ class VideoWriter:
     4:4:4), MPEG-4 part 2 otherwise. Constant frame rate, exactly the source's average rate
     (a variable-rate source keeps its true times in the CSV)."""
 
-    def __init__(self, path: Path, width: int, height: int, rate: Fraction, crf: int = 23):
+    def __init__(self, path: Path, width: int, height: int, rate: Fraction | None, crf: int = 23):
+        """rate None: frames come at irregular times (live mode); write() then takes time_s."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = partial_path(self.path)
         self._container = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
         codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        self._stream = self._container.add_stream(codec, rate=rate)
+        self._timed = rate is None
+        self._stream = self._container.add_stream(codec, rate=rate or Fraction(30))
         self._stream.width, self._stream.height = width, height
         even = width % 2 == 0 and height % 2 == 0
         self._stream.pix_fmt = "yuv420p" if (even or codec != "libx264") else "yuv444p"
         if codec == "libx264":
             self._stream.options = {"crf": str(crf), "preset": "veryfast"}
-        self._stream.codec_context.time_base = Fraction(1, 1) / rate
+        self._stream.codec_context.time_base = Fraction(1, 1000) if self._timed else 1 / Fraction(rate)
         self.codec = f"{'H.264' if codec == 'libx264' else 'MPEG-4 part 2'} ({self._stream.pix_fmt})"
         self.frames = 0
+        self._last_pts = -1
         self._closed = False
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, time_s: float | None = None) -> None:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        frame.pts = self.frames  # in units of 1/rate: constant rate, exactly the source's
+        if self._timed:  # milliseconds since the start, strictly increasing
+            frame.pts = self._last_pts = max(round((time_s or 0.0) * 1000), self._last_pts + 1)
+        else:  # in units of 1/rate: constant rate, exactly the source's
+            frame.pts = self.frames
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames += 1
