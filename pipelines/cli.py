@@ -27,7 +27,7 @@ from .console import RichTrainReporter, err, fail, out, progress, summary_table,
 from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
 from .sinks import open_csv
 from .video import VideoOptions, VideoOutputs, VideoSummary, run_video
-from .video_io import VideoError, probe
+from .video_io import VideoError, frame_range, probe
 
 app = typer.Typer(
     name="pettrack",
@@ -182,7 +182,7 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
     err.print(f"{source}: {info.width}x{info.height}, {info.frame_count} frames at {float(info.rate):.3f} fps"
               f" ({info.rate}){f', rotated {info.rotation} degrees' if info.rotation else ''}", highlight=False)
     with progress("frames") as bar:
-        first, last = _frame_span(info, options)
+        first, last = frame_range(info, options.start_s, options.end_s)
         task = bar.add_task(source.name, total=last - first, rate="")
         started = time.perf_counter()
 
@@ -210,12 +210,6 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
     )
     err.print(f"  CSV: {outputs.csv}" + (f"\n  video: {outputs.video} [{summary.codec}]" if outputs.video else ""),
               highlight=False, markup=False)
-
-
-def _frame_span(info, options: VideoOptions) -> tuple[int, int]:
-    from .video_io import frame_range
-
-    return frame_range(info, options.start_s, options.end_s)
 
 
 @app.command()

@@ -122,6 +122,14 @@ class DecordReader:
     def keyframes(self) -> list[int]:
         return [int(k) for k in self._reader.get_key_indices()]
 
+    def first_frame_shape(self) -> tuple[int, ...]:
+        try:
+            shape = tuple(self._reader[0].shape)
+        except (self._decord.DECORDError, RuntimeError, IndexError) as exc:
+            raise VideoError(f"{self.path}: decord cannot decode frame 0") from exc
+        self._reader.seek(0)
+        return shape
+
     def frames(self, start: int, stop: int | None) -> Iterator[Frame]:
         stop = len(self._reader) if stop is None else min(stop, len(self._reader))
         if start >= stop:
@@ -175,7 +183,12 @@ def open_reader(info: VideoInfo, backend: str = "auto") -> FrameReader:
     if backend == "opencv" or (backend == "auto" and info.rotation):
         return OpenCVReader(info.path)
     try:
-        return DecordReader(info.path)
+        reader = DecordReader(info.path)
+        # decord returns garbled arrays for some files (tiny frames, rotation tags): check one.
+        shape = reader.first_frame_shape()
+        if shape != (info.height, info.width, 3):
+            raise VideoError(f"{info.path}: decord decodes {shape}, expected {(info.height, info.width, 3)}")
+        return reader
     except VideoError:
         if backend == "decord":
             raise

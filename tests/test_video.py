@@ -125,3 +125,39 @@ def test_ctrl_c_leaves_a_valid_csv_and_a_playable_video(tiny_weights, tmp_path):
     frames, width, height, rate, _ = video_facts(tmp_path / "long.pettrack.mp4")
     assert (frames, width, height, rate) == (len(rows), 640, 360, Fraction(30000, 1001))
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_tracking_a_moving_pet_with_the_default_model(tmp_path):
+    """A sample photo panned and zoomed along a known path: the smoothed track stays near the
+    truth and is much steadier than the raw detections."""
+    from PIL import Image
+
+    from synthetic import moving_sample_frames
+
+    image = np.asarray(Image.open(SAMPLES / "images" / "Persian_2.jpg").convert("RGB"))
+    nose = np.array([111.0, 69.0, 1.0])  # samples/noses.txt
+    frames, transforms = moving_sample_frames(image, 90, size=(320, 240))
+    truth = np.array([m @ nose for m in transforms])
+    source = write_video(tmp_path / "pan.mp4", frames, rate=Fraction(30))
+    result = run_cli("video", source, "--out-dir", tmp_path, "--no-video")
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(tmp_path / "pan.pettrack.csv")
+    assert len(rows) == 90
+    smooth = np.array([[float(r["x"]), float(r["y"])] for r in rows])
+    raw = np.array([[float(r["x_raw"]), float(r["y_raw"])] for r in rows])
+    error = np.hypot(*(smooth - truth).T)
+    assert np.median(error) < 8.0 and np.percentile(error, 90) < 15.0  # px on a 320x240 video
+
+    def jitter(xy):
+        return np.mean(np.abs(np.diff(xy, n=2, axis=0)))
+
+    assert jitter(smooth) < 0.5 * jitter(raw)
+
+
+def test_one_pixel_video(tiny_weights, tmp_path):
+    source = write_video(tmp_path / "dot.mp4", [np.full((1, 1, 3), 100, np.uint8)] * 5, rate=Fraction(25))
+    result = run_cli("video", source, "--out-dir", tmp_path, "--weights", tiny_weights)
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(tmp_path / "dot.pettrack.csv")
+    assert len(rows) == 5 and all(float(r["x_raw"]) == 0 and float(r["y_raw"]) == 0 for r in rows)
+    assert video_facts(tmp_path / "dot.pettrack.mp4")[:3] == (5, 1, 1)
