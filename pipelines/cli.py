@@ -16,6 +16,7 @@ from rich.table import Table
 
 from pettrack.model.data import AugmentConfig, load_samples
 from pettrack.model.evaluate import predict, summarize, write_report_csv
+from pettrack.model.export import ExportError, export_model
 from pettrack.model.labels import read_labels
 from pettrack.model.localizer import Localizer
 from pettrack.model.plots import plot_panels
@@ -247,6 +248,22 @@ def camera(
     if summary.processed == 0:
         fail(f"no frame was processed from {source!r}")
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def export(
+    fmt: str = typer.Option(..., "--format", "-f", help="onnx or torchscript."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="File to write."),
+    weights: Optional[Path] = WeightsOption,
+) -> None:
+    """Export the model (input: letterboxed, normalised NCHW float; output: the heat-map)."""
+    localizer = _load_localizer(weights, "cpu")
+    try:
+        export_model(localizer.model, localizer.info, fmt, out_file)
+    except ExportError as exc:
+        fail(str(exc))
+        raise typer.Exit(EXIT_FAILED) from exc
+    err.print(f"wrote {out_file} ({fmt}, input 1..N x 3 x {localizer.size} x {localizer.size})", highlight=False)
 
 
 @app.command(name="train")
