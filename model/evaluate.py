@@ -13,6 +13,7 @@ from .data import Sample
 from .files import atomic_text
 from .geometry import Letterbox
 from .localizer import Localizer
+from .plots import plot_panels
 
 PCK_THRESHOLDS = (5.0, 10.0)  # model pixels
 
@@ -113,3 +114,17 @@ def write_report_csv(predictions: list[Prediction], path: Path) -> None:
                 p.name, f"{p.x_true:.2f}", f"{p.y_true:.2f}", f"{p.x_pred:.2f}", f"{p.y_pred:.2f}",
                 f"{p.confidence:.4f}", p.width, p.height, f"{p.distance_px:.2f}", f"{p.distance_model:.2f}",
             ])
+
+
+def write_worst_gallery(predictions: list[Prediction], samples: list[Sample], path: Path, count: int = 12) -> None:
+    """A PNG of the `count` worst predictions: true nose (green ring) and prediction (red cross)."""
+    by_name = {s.name: s for s in samples}
+    chosen = sorted(predictions, key=lambda p: -p.distance_px)[:count]
+    pictures, truths, preds, titles = [], [], [], []
+    for p in chosen:
+        sample = by_name[p.name]
+        pictures.append(sample.image)
+        truths.append((p.x_true * sample.scale, p.y_true * sample.scale))
+        preds.append((p.x_pred * sample.scale, p.y_pred * sample.scale))
+        titles.append(f"{p.name}\nerror {p.distance_px:.1f} px ({p.distance_model:.1f} model px)")
+    plot_panels(pictures, truths, preds, titles, path)

@@ -7,6 +7,7 @@ Exit codes: 0 the job was done (some inputs may have been skipped, and are liste
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Optional
@@ -15,11 +16,10 @@ import typer
 from rich.table import Table
 
 from pettrack.model.data import AugmentConfig, load_samples
-from pettrack.model.evaluate import predict, summarize, write_report_csv
+from pettrack.model.evaluate import predict, summarize, write_report_csv, write_worst_gallery
 from pettrack.model.export import ExportError, export_model
 from pettrack.model.labels import read_labels
 from pettrack.model.localizer import Localizer
-from pettrack.model.plots import plot_panels
 from pettrack.model.train import TrainConfig, TrainingError, train
 from pettrack.model.weights import WeightsError
 
@@ -147,8 +147,8 @@ def video(
     video_file: Optional[Path] = typer.Option(None, "--video", help="Annotated video path (one input only)."),
     weights: Optional[Path] = WeightsOption,
     device: str = DeviceOption,
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Frames per forward pass."),
-    workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per forward pass (default: 16 on CPU, 64 on CUDA)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Decoding threads (default: 2 on CPU, up to 8 with CUDA)."),
     raw: bool = typer.Option(False, "--raw", help="Also draw the unsmoothed detections."),
     heatmap: bool = typer.Option(False, "--heatmap", help="Overlay the heat-maps on the video."),
     start: Optional[float] = typer.Option(None, "--start", min=0, help="Start at this time (seconds)."),
@@ -161,7 +161,9 @@ def video(
         fail("--csv and --video name the outputs of a single input; use --out-dir for several")
         raise typer.Exit(2)
     localizer = _load_localizer(weights, device)
-    options = VideoOptions(batch_size, workers, not no_video, raw, heatmap, start, end, causal, decoder)
+    default_batch, default_workers = _device_defaults(localizer)
+    options = VideoOptions(batch_size or default_batch, workers or default_workers, not no_video, raw, heatmap,
+                           start, end, causal, decoder)
     failed = []
     for source in inputs:
         outputs = VideoOutputs.beside(source, out_dir, csv_file, video_file, not no_video)
@@ -173,6 +175,13 @@ def video(
     if failed:
         fail(f"{len(failed)} of {len(inputs)} videos could not be processed: {', '.join(map(str, failed))}")
         raise typer.Exit(EXIT_FAILED)
+
+
+def _device_defaults(localizer: Localizer) -> tuple[int, int]:
+    """(batch size, decode workers): a GPU wants big batches and many decoders to stay busy."""
+    if localizer.device.type == "cuda":
+        return 64, max(2, min(8, os.cpu_count() or 2))
+    return 16, 2
 
 
 def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, options: VideoOptions) -> None:
@@ -354,21 +363,8 @@ def eval_command(
               + f"  (model pixels; {len(predictions)} images, {len(skipped)} skipped)", highlight=False)
     if report is not None:
         write_report_csv(predictions, report / "predictions.csv")
-        _worst_gallery(predictions, samples, report / "worst.png", worst)
+        write_worst_gallery(predictions, samples, report / "worst.png", worst)
         err.print(f"report: {report / 'predictions.csv'}, {report / 'worst.png'}", highlight=False)
-
-
-def _worst_gallery(predictions, samples, path: Path, count: int) -> None:
-    by_name = {s.name: s for s in samples}
-    chosen = sorted(predictions, key=lambda p: -p.distance_px)[:count]
-    pictures, truths, preds, titles = [], [], [], []
-    for p in chosen:
-        sample = by_name[p.name]
-        pictures.append(sample.image)
-        truths.append((p.x_true * sample.scale, p.y_true * sample.scale))
-        preds.append((p.x_pred * sample.scale, p.y_pred * sample.scale))
-        titles.append(f"{p.name}\nerror {p.distance_px:.1f} px ({p.distance_model:.1f} model px)")
-    plot_panels(pictures, truths, preds, titles, path)
 
 
 def main() -> None:
