@@ -63,7 +63,7 @@ class TrainConfig:
     fg_weight: float = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     device: str = "auto"
-    precision: str = "auto"  # autocast: bf16 on CUDA by default, fp32 on the CPU
+    precision: str = "auto"  # autocast: bf16 on CUDA and on CPUs with native bf16, else fp32
     workers: int = -1  # data-loading processes; -1 = pick for the device
     resume: bool = False
     final_batchnorm: bool = False

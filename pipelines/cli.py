@@ -293,7 +293,7 @@ def train_command(
     fg_weight: float = typer.Option(0.0, "--fg-weight", help="Extra loss weight near the nose (0: plain MSE)."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Train on the plain images."),
     device: str = DeviceOption,
-    precision: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16."),
+    precision: str = typer.Option("auto", help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), fp32, bf16 or fp16."),
     workers: int = typer.Option(-1, help="Data-loading processes (-1: 8 on CUDA, 1 on CPU)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's checkpoint (OUT.checkpoint.pt)."),
 ) -> None:

@@ -1,0 +1,29 @@
+"""Reduced precision is used only where it keeps the points within 0.5 px of fp32."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SAMPLES
+from pettrack.model.images import load_image
+from pettrack.model.localizer import Localizer, cpu_supports_bf16, resolve_precision
+
+
+def sample_inputs(localizer):
+    images = [load_image(p).rgb for p in sorted((SAMPLES / "images").glob("*.jpg"))]
+    return np.stack([localizer.prepare(image).input for image in images])
+
+
+def test_auto_precision_on_this_cpu():
+    expected = torch.bfloat16 if cpu_supports_bf16() else None
+    assert resolve_precision("auto", torch.device("cpu")) is expected
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bf16; auto uses fp32")
+def test_bf16_points_stay_within_half_a_pixel_of_fp32():
+    fp32 = Localizer.load(device="cpu", precision="fp32")
+    bf16 = Localizer.load(device="cpu", precision="bf16")
+    inputs = sample_inputs(fp32)
+    a, b = fp32.infer(inputs), bf16.infer(inputs)
+    assert np.hypot(*(a.points - b.points).T).max() < 0.5  # model pixels
+    assert np.abs(a.confidence - b.confidence).max() < 0.02
