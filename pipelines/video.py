@@ -226,8 +226,8 @@ def run_video(
                 if sink.rows % CSV_FLUSH_ROWS < len(points):
                     sink.flush()
 
+            frames = parallel_frames(info, start, stop, options.workers, prepare, options.decoder)
             try:
-                frames = parallel_frames(info, start, stop, options.workers, prepare, options.decoder)
                 for batch in _batched(frames, options.batch_size):
                     output = localizer.infer(np.stack([b[2] for b in batch]), heatmaps=options.heatmap)
                     for i, (index, time_s, _) in enumerate(batch):
@@ -240,6 +240,8 @@ def run_video(
                 summary.error = str(exc)
             except KeyboardInterrupt:
                 summary.interrupted = True
+            finally:
+                frames.close()  # stops the decode workers now, not when garbage-collected
             emit(builder.finish())
     finally:
         if writer:
