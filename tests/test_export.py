@@ -27,7 +27,7 @@ def test_torchscript_export_matches(tmp_path, sample_batch):
     assert result.returncode == 0, result.stderr
     extra = {"pettrack.json": ""}
     model = torch.jit.load(str(out), _extra_files=extra)
-    assert '"architecture": "resnet18-upsample5"' in extra["pettrack.json"]
+    assert b'"architecture": "resnet18-upsample5"' in extra["pettrack.json"]
     with torch.no_grad():
         points, _ = decode(model(x))
     assert np.abs(points.numpy() - reference).max() < 0.5
