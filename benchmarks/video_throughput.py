@@ -48,17 +48,27 @@ def repeat_video(source: Path, target: Path, times: int) -> Path:
     return target
 
 
+# Peak RSS comes from wait4 in a small wrapper process: a child's ru_maxrss can include the RSS
+# its parent had when it forked, so a parent holding torch would inflate every figure.
+_WRAPPER = r"""
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+stderr = child.stderr.read()
+_, status, usage = os.wait4(child.pid, 0)
+sys.stderr.write(stderr + f"\nPEAK_RSS_KIB {usage.ru_maxrss}\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(command: list[str]) -> tuple[float, int, str]:
     """Wall seconds, peak RSS in MiB, and stderr of a child process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
+    result = subprocess.run([sys.executable, "-c", _WRAPPER, *command], capture_output=True, text=True)
     wall = time.perf_counter() - started
-    stderr = process.stderr.read()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{command} failed: {stderr[-2000:]}")
-    return wall, usage.ru_maxrss // 1024, stderr
+    if result.returncode != 0:
+        raise RuntimeError(f"{command} failed: {result.stderr[-2000:]}")
+    peak = int(result.stderr.rsplit("PEAK_RSS_KIB", 1)[1].split()[0])
+    return wall, peak // 1024, result.stderr
 
 
 NAIVE = r"""

@@ -152,3 +152,15 @@ def test_train_ctrl_c_keeps_weights_and_resume_finishes(tmp_path):
     assert f"resumed from {out.with_suffix('.checkpoint.pt')} after epoch {done}" in resumed.stderr
     epochs = [int(line.split(",")[0]) for line in history.read_text().splitlines()[1:]]
     assert epochs == list(range(1, 26))
+
+
+def test_eval_skips_missing_images_and_fails_without_labels(tiny_weights, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text('beagle_100.jpg,"(71, 211)"\ngone.jpg,"(5, 5)"\npug_140.jpg,"(149, 47)"\nbad line\n')
+    result = run_cli("eval", "--images", SAMPLES / "images", "--labels", labels, "--weights", tiny_weights)
+    assert result.returncode == 0, result.stderr
+    assert "gone.jpg" in result.stderr and "labels.txt:4" in result.stderr
+    assert "2 images, 1 skipped" in result.stdout
+
+    result = run_cli("eval", "--images", SAMPLES / "images", "--labels", tmp_path / "none.txt", "--weights", tiny_weights)
+    assert result.returncode == 1 and "none.txt" in result.stderr and "Traceback" not in result.stderr
