@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from mjpeg_server import MjpegServer  # noqa: E402
 from synthetic import moving_sample_frames  # noqa: E402
-from video_throughput import machine  # noqa: E402
+from video_throughput import machine, publish  # noqa: E402
 
 
 def main() -> None:
@@ -48,10 +48,7 @@ def main() -> None:
     summary = next((l for l in result.stderr.splitlines() if l.startswith("frames received")), result.stderr[-500:])
     text = (f"Machine: {machine()}. Stream: {width}x{height} MJPEG at {args.fps:g} fps from 127.0.0.1, "
             f"{args.seconds:g} s, default model.\n\n`{summary}`")
-    print(text)
-    if args.write:
-        with open(args.write, "a") as handle:
-            handle.write(f"\n## Live mode latency ({time.strftime('%Y-%m-%d')})\n\n{text}\n")
+    publish(text, "Live mode latency", args.write)
 
 
 if __name__ == "__main__":

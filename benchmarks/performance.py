@@ -28,7 +28,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from video_throughput import NAIVE, machine, parse_naive, parse_pettrack, run_measured  # noqa: E402
+from video_throughput import NAIVE, machine, parse_naive, parse_pettrack, publish, run_measured  # noqa: E402
 
 from pettrack.model.geometry import Letterbox  # noqa: E402
 from pettrack.model.net import NetConfig, NoseNet, normalize  # noqa: E402
@@ -154,11 +154,7 @@ def main() -> None:
         ]
         sections.append("### End to end\n\n" + table(["run", "frames/s", "comparison", "peak RSS MiB"], rows))
 
-    text = "\n\n".join(sections)
-    print(text)
-    if args.write:
-        with open(args.write, "a") as handle:
-            handle.write(f"\n## Performance table ({time.strftime('%Y-%m-%d')})\n\n{text}\n")
+    publish("\n\n".join(sections), "Performance table", args.write)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+
 from synthetic import moving_sample_frames  # noqa: E402
+from video_throughput import publish  # noqa: E402
 
 from pettrack.model.geometry import Letterbox  # noqa: E402
 from pettrack.model.labels import read_labels  # noqa: E402
@@ -97,11 +100,7 @@ def main() -> None:
                 best = (smooth_error, measurement_std, accel_std, smooth_jitter, causal_error)
     lines += ["", f"Best smoothed error {best[0]:.2f} px (raw {raw_error:.2f}) at measurement_std={best[1]:g}, "
                   f"accel_std={best[2]:g}; jitter {best[3]:.2f} (raw {raw_jitter:.2f}); causal error {best[4]:.2f} px."]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        with open(args.write, "a") as handle:
-            handle.write(f"\n## Tracker tuning run ({time.strftime('%Y-%m-%d')})\n\n{text}\n")
+    publish("\n".join(lines), "Tracker tuning run", args.write)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,14 @@ def parse_pettrack(stderr: str) -> tuple[int, float]:
     return frames, frames / fps
 
 
+def publish(text: str, title: str, write: Path | None) -> None:
+    """Print a result and, with --write, append it to a markdown file as a dated section."""
+    print(text)
+    if write:
+        with open(write, "a") as handle:
+            handle.write(f"\n## {title} ({time.strftime('%Y-%m-%d')})\n\n{text}\n")
+
+
 def machine() -> str:
     import torch
 
@@ -160,11 +168,8 @@ def main() -> None:
                f"{no_video[2] / naive[2]:.2f}x with --no-video (target >= 2x); "
                f"peak memory, long / short: {long_run[4] / pet[4]:.2f} (target <= 1.2)")
     table = "\n".join([header, *lines])
-    print(f"machine: {machine()}\ninput: {args.video}\n\n{table}\n\n{verdict}")
-    if args.write:
-        with open(args.write, "a") as handle:
-            handle.write(f"\n### pettrack video vs naive loop ({time.strftime('%Y-%m-%d')})\n\n"
-                         f"Machine: {machine()}. Input: `{args.video.name}`.\n\n{table}\n\n{verdict}\n")
+    publish(f"Machine: {machine()}. Input: `{args.video.name}`.\n\n{table}\n\n{verdict}",
+            "pettrack video vs naive loop", args.write)
 
 
 if __name__ == "__main__":
