@@ -15,14 +15,12 @@ Memory: peak RSS of each end-to-end process (and peak CUDA memory where present)
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]

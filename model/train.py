@@ -26,7 +26,7 @@ from .data import AugmentConfig, NoseDataset, Sample, SkippedSample, load_sample
 from .evaluate import EvalSummary, predict, summarize
 from .files import atomic_text, partial_path
 from .heatmap import render_gaussians
-from .labels import LabelProblem, read_labels
+from .labels import read_labels
 from .localizer import Localizer, resolve_device, resolve_precision
 from .net import NetConfig, NoseNet, normalize
 from .plots import plot_history, plot_panels
