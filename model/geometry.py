@@ -70,9 +70,12 @@ class Letterbox:
         xy = np.asarray(xy, dtype=np.float64)
         return np.stack([xy[..., 0] * self.sx + self.tx, xy[..., 1] * self.sy + self.ty], axis=-1)
 
-    def to_image(self, uv: np.ndarray) -> np.ndarray:
+    def to_image(self, uv: np.ndarray, clip: bool = False) -> np.ndarray:
+        """Model -> image pixels. clip: keep the point inside the image (a heat-map peak in the
+        letterbox padding still means "nearest the edge")."""
         uv = np.asarray(uv, dtype=np.float64)
-        return np.stack([(uv[..., 0] - self.tx) / self.sx, (uv[..., 1] - self.ty) / self.sy], axis=-1)
+        xy = np.stack([(uv[..., 0] - self.tx) / self.sx, (uv[..., 1] - self.ty) / self.sy], axis=-1)
+        return np.clip(xy, 0.0, [self.width - 1, self.height - 1]) if clip else xy
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Letterbox an HxWx3 uint8 image into a size x size x 3 uint8 model input."""

@@ -38,11 +38,8 @@ class Prepared:
     decode_scale: float = 1.0  # decoded pixels per original pixel
 
     def to_original(self, uv: np.ndarray) -> np.ndarray:
-        """Model pixels -> original image pixels, kept inside the image (a peak in the letterbox
-        padding still means "nearest the edge")."""
-        xy = self.box.to_image(uv)
-        xy = np.clip(xy, 0.0, [self.box.width - 1, self.box.height - 1])
-        return xy / self.decode_scale
+        """Model pixels -> original image pixels, kept inside the image."""
+        return self.box.to_image(uv, clip=True) / self.decode_scale
 
 
 @dataclass(frozen=True)

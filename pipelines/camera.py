@@ -23,6 +23,7 @@ from pettrack.model.localizer import Localizer
 from pettrack.tracker import TrackBuilder, TrackerConfig
 
 from .draw import draw_nose
+from .sinks import append_csv
 from .video import CSV_COLUMNS, csv_row
 from .video_io import VideoWriter
 
@@ -172,7 +173,7 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
                on_note: Callable[[str], None], on_frame: Callable[[int], None] = lambda n: None) -> CameraSummary:
     grabber = LatestFrameGrabber(source, on_note, options.reconnect_limit_s)
     summary = CameraSummary()
-    csv_file = _open_append(options.csv)
+    csv_handle, csv_sink = append_csv(options.csv, CSV_COLUMNS) if options.csv else (None, None)
     writer = None
     builder: TrackBuilder | None = None
     started = time.monotonic()
@@ -198,9 +199,9 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
             (point,) = builder.push(grabbed.index, time_s, detection.x, detection.y, detection.confidence)
             summary.latencies_ms.append((time.monotonic() - grabbed.captured) * 1000.0)
             summary.processed += 1
-            if csv_file:
-                csv_file.write(",".join(csv_row(point)) + "\n")
-                csv_file.flush()
+            if csv_sink:
+                csv_sink.write(csv_row(point))
+                csv_sink.flush()
             if options.video or options.show:
                 image = grabbed.rgb.copy()
                 if point.x is not None:
@@ -220,22 +221,10 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
         summary.seconds = time.monotonic() - started
         grabber.stop()
         summary.received = grabber.received
-        if csv_file:
-            csv_file.close()
+        if csv_handle:
+            csv_handle.close()
         if writer:
             writer.close()
         if options.show:
             cv2.destroyAllWindows()
     return summary
-
-
-def _open_append(path: Path | None):
-    """CSV opened for appending; the header is written only to a new or empty file."""
-    if path is None:
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a", newline="", encoding="utf-8")
-    if handle.tell() == 0:
-        handle.write(",".join(CSV_COLUMNS) + "\n")
-        handle.flush()
-    return handle

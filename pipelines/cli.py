@@ -80,7 +80,7 @@ def folder(
         fail(f"{directory}: no images found (looked for .jpg .jpeg .png .webp .bmp .tif .tiff{'' if recursive else '; --recursive for subfolders'})")
         raise typer.Exit(EXIT_FAILED)
     localizer = _load_localizer(weights, device)
-    options = FolderOptions(recursive, batch_size, workers, annotate, heatmap)
+    options = FolderOptions(batch_size, workers, annotate, heatmap)
     results: list[ImageResult] = []
     csv_path = out_file
     to_stdout = csv and out_file is None

@@ -47,7 +47,6 @@ class ImageFailure:
 
 @dataclass(frozen=True)
 class FolderOptions:
-    recursive: bool = False
     batch_size: int = 16
     workers: int = 2
     annotate_dir: Path | None = None

@@ -6,7 +6,7 @@ import contextlib
 import csv
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import IO, Iterator, Sequence
 
 from pettrack.model.files import atomic_text
 
@@ -14,10 +14,11 @@ from pettrack.model.files import atomic_text
 class CsvSink:
     """Rows to a CSV writer; `flush()` makes the rows so far durable in the (temp) file."""
 
-    def __init__(self, handle, columns: Sequence[str]):
+    def __init__(self, handle, columns: Sequence[str], header: bool = True):
         self._handle = handle
         self._writer = csv.writer(handle, lineterminator="\n")
-        self._writer.writerow(columns)
+        if header:
+            self._writer.writerow(columns)
         self.rows = 0
 
     def write(self, row: Sequence[object]) -> None:
@@ -26,6 +27,13 @@ class CsvSink:
 
     def flush(self) -> None:
         self._handle.flush()
+
+
+def append_csv(path: Path, columns: Sequence[str]) -> tuple[IO[str], CsvSink]:
+    """A CSV opened for appending (live mode); the header only goes into a new or empty file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a", newline="", encoding="utf-8")
+    return handle, CsvSink(handle, columns, header=handle.tell() == 0)
 
 
 @contextlib.contextmanager

@@ -116,8 +116,9 @@ class AnnotationWriter:
     It decodes the video itself, in step with the points it is given, so the pipeline never
     holds full-size frames. Errors are kept and reported by close()."""
 
-    def __init__(self, info: VideoInfo, path: Path, start: int, options: VideoOptions):
-        self._info, self._options = info, options
+    def __init__(self, info: VideoInfo, path: Path, start: int, options: VideoOptions, box: Letterbox):
+        self._options = options
+        self._box = box  # maps heat-maps back onto the frames; the same for the whole video
         self._writer = VideoWriter(path, info.width, info.height, info.rate)
         self.codec = self._writer.codec
         # OpenCV, not decord, decodes here: decord decoding while PyAV encodes in the same process
@@ -161,8 +162,7 @@ class AnnotationWriter:
         image = frame.rgb
         heat = self._heatmaps.pop(point.frame, None)
         if heat is not None:
-            box = Letterbox.fit(image.shape[1], image.shape[0], heat.shape[0])
-            image = overlay_heatmap(image, box.heatmap_to_image(heat.astype(np.float32) / 255.0))
+            image = overlay_heatmap(image, self._box.heatmap_to_image(heat.astype(np.float32) / 255.0))
         else:
             image = image.copy()
         if self._options.draw_raw and point.x_raw is not None:
@@ -186,10 +186,6 @@ class AnnotationWriter:
         if self.error is not None:
             raise self.error
 
-    @property
-    def frames_written(self) -> int:
-        return self._writer.frames
-
 
 def run_video(
     localizer: Localizer,
@@ -210,7 +206,7 @@ def run_video(
             Letterbox.fit(frame.rgb.shape[1], frame.rgb.shape[0], localizer.size)
         return frame.index, frame.time_s, frame_box.apply(frame.rgb)
 
-    writer = AnnotationWriter(info, outputs.video, start, options) if outputs.video else None
+    writer = AnnotationWriter(info, outputs.video, start, options, box) if outputs.video else None
     summary.codec = writer.codec if writer else None
     try:
         with open_csv(outputs.csv, CSV_COLUMNS) as sink:
@@ -231,7 +227,7 @@ def run_video(
                 for batch in _batched(frames, options.batch_size):
                     output = localizer.infer(np.stack([b[2] for b in batch]), heatmaps=options.heatmap)
                     for i, (index, time_s, _) in enumerate(batch):
-                        x, y = np.clip(box.to_image(output.points[i]), 0, [info.width - 1, info.height - 1])
+                        x, y = box.to_image(output.points[i], clip=True)
                         if writer and output.heatmaps is not None:
                             writer.add_heatmap(index, output.heatmaps[i])
                         emit(builder.push(index, time_s, float(x), float(y), float(output.confidence[i])))

@@ -56,11 +56,15 @@ def write_video(path: Path, frames, rate=25, rotation: int = 0, codec: str = "li
         for index, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             frame.pts = index
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            _encode(container, stream, frame)
+        _encode(container, stream, None)
     return path
+
+
+def _encode(container, stream, frame) -> None:
+    """Encode one frame (None flushes the encoder) and mux what comes out."""
+    for packet in stream.encode(frame):
+        container.mux(packet)
 
 
 def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
@@ -74,10 +78,8 @@ def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
             chunk = samples[start:start + 1024]
             frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
             frame.sample_rate = rate
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            _encode(container, stream, frame)
+        _encode(container, stream, None)
     return path
 
 
