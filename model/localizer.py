@@ -14,7 +14,7 @@ import torch
 
 from .geometry import Letterbox
 from .heatmap import decode
-from .net import NoseNet, normalize
+from .net import NoseNet, fold_batchnorm, normalize
 from .weights import ModelInfo, load_model
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -87,7 +87,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 class Localizer:
     def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None):
-        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
+        self.model = fold_batchnorm(model.to(device).eval()).to(memory_format=torch.channels_last)
         self.info = info
         self.device = device
         self.autocast = autocast

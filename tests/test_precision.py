@@ -1,4 +1,4 @@
-"""Reduced precision is used only where it keeps the points within 0.5 px of fp32."""
+"""Inference speed-ups (reduced precision, folded BatchNorm) keep the points where fp32 puts them."""
 
 import numpy as np
 import pytest
@@ -27,3 +27,17 @@ def test_bf16_points_stay_within_half_a_pixel_of_fp32():
     a, b = fp32.infer(inputs), bf16.infer(inputs)
     assert np.hypot(*(a.points - b.points).T).max() < 0.5  # model pixels
     assert np.abs(a.confidence - b.confidence).max() < 0.02
+
+
+def test_folding_batchnorm_keeps_the_heatmaps():
+    from pettrack.model.net import fold_batchnorm
+    from pettrack.model.weights import load_model
+
+    model, _ = load_model(None, torch.device("cpu"))
+    model.eval()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.randn(2, 3, 128, 128)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), folded(x), atol=1e-5)
