@@ -4,7 +4,8 @@
 
 Decode only: frames/s of the pipeline's decode stage (decode + letterbox, as `pettrack video`
 does it) for decord and OpenCV with 1..16 workers, on the input and on a 1080p clip made here.
-Model only: images/s of NoseNet (BatchNorm folded, as the Localizer runs it) for batch sizes x precisions x eager/torch.compile x
+Model only: images/s of NoseNet (BatchNorm folded, as the Localizer runs it), and of the
+exported ONNX model under ONNX Runtime when it is installed, for batch sizes x precisions x eager/torch.compile x
 channels_last on/off, on the CPU and on CUDA when present (the default model's input size).
 End to end: `pettrack video` with its defaults, as a fraction of the decode-only rate with the
 same workers, the naive loop (video_throughput.py), and three videos in one command.
@@ -28,9 +29,12 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from video_throughput import NAIVE, machine, parse_naive, parse_pettrack, publish, run_measured  # noqa: E402
 
+from pettrack.model.export import export_model  # noqa: E402
 from pettrack.model.geometry import Letterbox  # noqa: E402
+from pettrack.model.localizer import Localizer  # noqa: E402
 from pettrack.model.net import NetConfig, NoseNet, fold_batchnorm, normalize  # noqa: E402
 from pettrack.model.weights import default_weights_path, read_info  # noqa: E402
+from pettrack.pipelines.video import device_defaults  # noqa: E402
 from pettrack.pipelines.video_io import parallel_frames, probe  # noqa: E402
 
 
@@ -90,6 +94,23 @@ def model_rate(device: str, batch: int, precision: str, compiled: bool, channels
     return count * batch / (time.perf_counter() - started)
 
 
+def onnxruntime_rate(batch: int, size: int, onnx_file: Path, seconds: float) -> float | None:
+    """images/s of the exported model under ONNX Runtime (CPU, fp32); None without onnxruntime."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name:
+            normalize(torch.randint(0, 255, (batch, size, size, 3), dtype=torch.uint8)).contiguous().numpy()}
+    session.run(None, feed)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds or count < 2:
+        session.run(None, feed)
+        count += 1
+    return count * batch / (time.perf_counter() - started)
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
     return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
@@ -133,10 +154,19 @@ def main() -> None:
                                             seconds=3.0 if device == "cpu" else 2.0) for b in batches]
                         rows.append([device, precision, "compile" if compiled else "eager",
                                      "on" if channels_last else "off", *(f"{r:.0f}" for r in rates)])
+            if device == "cpu":
+                localizer = Localizer.load(device="cpu")
+                onnx_file = export_model(localizer.model, localizer.info, "onnx", tmp / "model.onnx")
+                rates = [onnxruntime_rate(b, size, onnx_file, seconds=3.0) for b in batches]
+                if None not in rates:
+                    rows.append(["cpu", "fp32", "onnxruntime", "-", *(f"{r:.0f}" for r in rates)])
             sections.append(f"### Model only, {device}, images/s\n\n"
                             + table(["device", "precision", "mode", "channels_last", *(f"batch {b}" for b in batches)],
                                     [r for r in rows if r[0] == device]))
 
+        _, workers = device_defaults("cuda" if cuda else "cpu")  # what `pettrack video` picks here
+        if workers not in decode_at:
+            decode_at[workers] = decode_rate(args.video, "decord", workers, size)
         wall, rss, err = run_measured(["pettrack", "video", str(args.video), "--out-dir", str(tmp / "out")])
         frames, seconds = parse_pettrack(err)
         e2e = frames / seconds
@@ -146,12 +176,14 @@ def main() -> None:
         for copy in copies:
             copy.write_bytes(args.video.read_bytes())
         wall_3, rss_3, _ = run_measured(["pettrack", "video", *map(str, copies), "--out-dir", str(tmp / "out3")])
+        gpu_peak = next((line.split(":")[1].strip() for line in err.splitlines() if "peak GPU memory" in line), "")
         rows = [
-            ["pettrack video (defaults: 2 workers)", f"{e2e:.1f}", f"{e2e / decode_at[2]:.0%} of decode-only with 2 workers", rss],
-            ["naive loop (OpenCV read, batch 1, OpenCV write)", f"{naive_frames / naive_seconds:.1f}", f"pettrack is {e2e / (naive_frames / naive_seconds):.2f}x", rss_n],
-            ["pettrack video a.mp4 b.mp4 c.mp4", f"{3 * frames / wall_3:.1f} (wall, with start-up)", "", rss_3],
+            [f"pettrack video (defaults: {workers} workers)", f"{e2e:.1f}",
+             f"{e2e / decode_at[workers]:.0%} of decode-only with {workers} workers", rss, gpu_peak],
+            ["naive loop (OpenCV read, batch 1, OpenCV write)", f"{naive_frames / naive_seconds:.1f}", f"pettrack is {e2e / (naive_frames / naive_seconds):.2f}x", rss_n, ""],
+            ["pettrack video a.mp4 b.mp4 c.mp4", f"{3 * frames / wall_3:.1f} (wall, with start-up)", "", rss_3, ""],
         ]
-        sections.append("### End to end\n\n" + table(["run", "frames/s", "comparison", "peak RSS MiB"], rows))
+        sections.append("### End to end\n\n" + table(["run", "frames/s", "comparison", "peak RSS MiB", "peak GPU memory"], rows))
 
     publish("\n\n".join(sections), "Performance table", args.write)
 

@@ -7,11 +7,11 @@ Exit codes: 0 the job was done (some inputs may have been skipped, and are liste
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 from typing import Optional
 
+import torch
 import typer
 from rich.table import Table
 
@@ -27,7 +27,7 @@ from .camera import CameraOptions, SourceError, display_available, parse_source,
 from .console import RichTrainReporter, err, fail, out, progress, summary_table, warn
 from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
 from .sinks import open_csv
-from .video import VideoOptions, VideoOutputs, VideoSummary, run_video
+from .video import VideoOptions, VideoOutputs, VideoSummary, device_defaults, run_video
 from .video_io import VideoError, frame_range, probe
 
 app = typer.Typer(
@@ -161,7 +161,7 @@ def video(
         fail("--csv and --video name the outputs of a single input; use --out-dir for several")
         raise typer.Exit(2)
     localizer = _load_localizer(weights, device)
-    default_batch, default_workers = _device_defaults(localizer)
+    default_batch, default_workers = device_defaults(localizer.device.type)
     options = VideoOptions(batch_size or default_batch, workers or default_workers, not no_video, raw, heatmap,
                            start, end, causal, decoder)
     failed = []
@@ -175,13 +175,6 @@ def video(
     if failed:
         fail(f"{len(failed)} of {len(inputs)} videos could not be processed: {', '.join(map(str, failed))}")
         raise typer.Exit(EXIT_FAILED)
-
-
-def _device_defaults(localizer: Localizer) -> tuple[int, int]:
-    """(batch size, decode workers): a GPU wants big batches and many decoders to stay busy."""
-    if localizer.device.type == "cuda":
-        return 64, max(2, min(8, os.cpu_count() or 2))
-    return 16, 2
 
 
 def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, options: VideoOptions) -> None:
@@ -220,6 +213,8 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
     )
     err.print(f"  CSV: {outputs.csv}" + (f"\n  video: {outputs.video} [{summary.codec}]" if outputs.video else ""),
               highlight=False, markup=False)
+    if localizer.device.type == "cuda":
+        err.print(f"  peak GPU memory: {torch.cuda.max_memory_allocated(localizer.device) / 2**20:.0f} MiB", highlight=False)
 
 
 @app.command()

@@ -12,6 +12,7 @@ memory is flat however long the video is.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -88,6 +89,13 @@ class VideoSummary:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
+
+
+def device_defaults(device_type: str) -> tuple[int, int]:
+    """(batch size, decode workers): a GPU wants big batches and many decoders to stay busy."""
+    if device_type == "cuda":
+        return 64, max(2, min(8, os.cpu_count() or 2))
+    return VideoOptions.batch_size, VideoOptions.workers
 
 
 def _cell(value: float | None, digits: int = 2) -> str:
