@@ -87,7 +87,8 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 class Localizer:
     def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None):
-        self.model = fold_batchnorm(model.to(device).eval()).to(memory_format=torch.channels_last)
+        # A folded copy: later changes to `model` (training) do not reach this Localizer.
+        self.model = fold_batchnorm(model).to(device).to(memory_format=torch.channels_last)
         self.info = info
         self.device = device
         self.autocast = autocast

@@ -259,7 +259,6 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
             "torch": torch.__version__,
         },
     )
-    evaluator = Localizer(ema.module, info, device, autocast)
     reporter.begin(
         config.epochs, start_epoch, steps_per_epoch,
         f"{len(train_set)} training / {len(val_set)} validation images, {len(skipped)} skipped, "
@@ -287,6 +286,8 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
             losses.append(loss.item())
             reporter.step(losses[-1])
 
+        # A new Localizer each epoch: it runs a BatchNorm-folded copy of the EMA weights as they are now.
+        evaluator = Localizer(ema.module, info, device, autocast)
         summary = summarize(predict(evaluator, val_set, batch_size=64))
         record = EpochRecord(
             epoch, float(np.mean(losses)), summary.model.mean, summary.model.median,
