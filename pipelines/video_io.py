@@ -271,6 +271,7 @@ class VideoWriter:
         self._stream.width, self._stream.height = width, height
         even = width % 2 == 0 and height % 2 == 0
         self._stream.pix_fmt = "yuv420p" if (even or codec != "libx264") else "yuv444p"
+        self._i420 = even and self._stream.pix_fmt == "yuv420p"  # OpenCV's I420 needs even sizes
         if codec == "libx264":
             # superfast: on 2 cores H.264 encoding is the end-to-end bottleneck; it is 1.3x faster
             # than veryfast for ~2x the file size, still smaller than typical sources (docs/benchmarks.md).
@@ -282,7 +283,7 @@ class VideoWriter:
         self._closed = False
 
     def write(self, rgb: np.ndarray, time_s: float | None = None) -> None:
-        if self._stream.pix_fmt == "yuv420p":
+        if self._i420:
             # OpenCV's RGB->I420 is ~15x faster than letting FFmpeg's swscale convert rgb24
             # (0.2 vs 3.3 ms at 720p), a sixth of the encoder's own time.
             frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")

@@ -161,3 +161,19 @@ def test_one_pixel_video(tiny_weights, tmp_path):
     rows = read_rows(tmp_path / "dot.pettrack.csv")
     assert len(rows) == 5 and all(float(r["x_raw"]) == 0 and float(r["y_raw"]) == 0 for r in rows)
     assert video_facts(tmp_path / "dot.pettrack.mp4")[:3] == (5, 1, 1)
+
+
+@pytest.mark.parametrize("size", [(64, 48), (63, 47)])  # even sizes take the I420 path, odd ones 4:4:4
+def test_video_writer_keeps_colours(tmp_path, size):
+    from pettrack.pipelines.video_io import VideoWriter
+
+    colours = [(255, 40, 160), (20, 200, 90), (128, 128, 128)]
+    width, height = size
+    with VideoWriter(tmp_path / "colours.mp4", width, height, Fraction(30)) as writer:
+        for colour in colours:
+            writer.write(np.full((height, width, 3), colour, np.uint8))
+    with av.open(str(tmp_path / "colours.mp4")) as container:
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(decoded) == len(colours)
+    for image, colour in zip(decoded, colours):
+        assert np.abs(image[height // 2, width // 2].astype(int) - colour).max() <= 6
