@@ -73,6 +73,9 @@ def model_rate(device: str, batch: int, precision: str, compiled: bool, channels
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     if compiled:
+        # Every NoseNet shares one forward(): without a reset, dynamo's per-function cache fills
+        # up across configurations and silently falls back to eager (recompile_limit).
+        torch._dynamo.reset()
         model = torch.compile(model)
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     x = normalize(torch.randint(0, 255, (batch, size, size, 3), dtype=torch.uint8, device=device))
