@@ -21,6 +21,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -35,26 +36,18 @@ from pettrack.model.localizer import Localizer  # noqa: E402
 from pettrack.model.net import NetConfig, NoseNet, fold_batchnorm, normalize  # noqa: E402
 from pettrack.model.weights import default_weights_path, read_info  # noqa: E402
 from pettrack.pipelines.video import device_defaults  # noqa: E402
-from pettrack.pipelines.video_io import parallel_frames, probe  # noqa: E402
+from pettrack.pipelines.video_io import VideoWriter, parallel_frames, probe  # noqa: E402
 
 
 def make_1080p(source: Path, target: Path, frames: int = 150) -> Path:
+    """The first `frames` frames of `source`, scaled to 1920x1080, written by pettrack's writer."""
     import av
 
-    with av.open(str(source)) as src, av.open(str(target), "w") as dst:
-        stream = dst.add_stream("libx264", rate=Fraction(30000, 1001))
-        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "23"}
-        stream.codec_context.time_base = Fraction(1001, 30000)
+    with av.open(str(source)) as src, VideoWriter(target, 1920, 1080, Fraction(30000, 1001)) as writer:
         for index, frame in enumerate(src.decode(video=0)):
             if index >= frames:
                 break
-            out = frame.reformat(width=1920, height=1080, format="yuv420p")
-            out.pts, out.time_base = index, Fraction(1001, 30000)
-            for packet in stream.encode(out):
-                dst.mux(packet)
-        for packet in stream.encode():
-            dst.mux(packet)
+            writer.write(frame.reformat(width=1920, height=1080, format="rgb24").to_ndarray())
     return target
 
 
@@ -65,6 +58,17 @@ def decode_rate(path: Path, backend: str, workers: int, size: int) -> float:
     for _ in parallel_frames(info, 0, info.frame_count, workers, lambda f: box.apply(f.rgb), backend):
         count += 1
     return count / (time.perf_counter() - started)
+
+
+def images_per_second(run: Callable[[], object], batch: int, seconds: float) -> float:
+    """Two warm-up calls (compilation happens there), then calls for at least `seconds`."""
+    run()
+    run()
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds or count < 2:
+        run()
+        count += 1
+    return count * batch / (time.perf_counter() - started)
 
 
 def model_rate(device: str, batch: int, precision: str, compiled: bool, channels_last: bool, size: int,
@@ -88,13 +92,7 @@ def model_rate(device: str, batch: int, precision: str, compiled: bool, channels
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    run()
-    run()  # warm-up (and compilation)
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds or count < 2:
-        run()
-        count += 1
-    return count * batch / (time.perf_counter() - started)
+    return images_per_second(run, batch, seconds)
 
 
 def onnxruntime_rate(batch: int, size: int, onnx_file: Path, seconds: float) -> float | None:
@@ -106,12 +104,7 @@ def onnxruntime_rate(batch: int, size: int, onnx_file: Path, seconds: float) -> 
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name:
             normalize(torch.randint(0, 255, (batch, size, size, 3), dtype=torch.uint8)).contiguous().numpy()}
-    session.run(None, feed)
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds or count < 2:
-        session.run(None, feed)
-        count += 1
-    return count * batch / (time.perf_counter() - started)
+    return images_per_second(lambda: session.run(None, feed), batch, seconds)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

@@ -5,7 +5,8 @@
 
 Naive loop: OpenCV read -> one frame at a time through the same model -> OpenCV write (mp4v),
 no tracker. A second naive loop writes the same H.264 as pettrack (OpenCV's wheels cannot encode
-H.264), so the comparison is also made for the same output. pettrack: the real CLI (`pettrack video`, default settings) in a subprocess.
+H.264), so the comparison is also made for the same output. pettrack: the real CLI
+(`pettrack video`, default settings) in a subprocess.
 Peak memory is each process's maximum resident set size (from wait4), for the input and for the
 same input repeated `--repeat` times (packets remuxed, no re-encode).
 Prints a table; --write appends it, with the machine description, to a markdown file.
@@ -78,9 +79,14 @@ from pettrack.model.localizer import Localizer
 from pettrack.pipelines.video_io import VideoWriter, probe
 video, out, weights, codec = sys.argv[1], sys.argv[2], (sys.argv[3] or None), sys.argv[4]
 localizer = Localizer.load(weights, device="cpu")
+info = probe(video)
+if codec == "mp4v":
+    cv_writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), float(info.rate), (info.width, info.height))
+    write, close = (lambda rgb: cv_writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))), cv_writer.release
+else:  # the same H.264 writer pettrack uses
+    writer = VideoWriter(out, info.width, info.height, info.rate)
+    write, close = writer.write, writer.close
 capture = cv2.VideoCapture(video)
-fps = capture.get(cv2.CAP_PROP_FPS)
-writer = None
 frames, started = 0, time.perf_counter()
 while True:
     ok, bgr = capture.read()
@@ -89,16 +95,9 @@ while True:
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     detection = localizer.locate([rgb])[0]
     cv2.circle(rgb, (int(detection.x), int(detection.y)), 8, (255, 40, 160), 2)
-    if writer is None and codec == "mp4v":
-        writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), fps, (bgr.shape[1], bgr.shape[0]))
-    elif writer is None:  # the same H.264 writer pettrack uses
-        writer = VideoWriter(out, bgr.shape[1], bgr.shape[0], probe(video).rate)
-    if codec == "mp4v":
-        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    else:
-        writer.write(rgb)
+    write(rgb)
     frames += 1
-writer.release() if codec == "mp4v" else writer.close()
+close()
 print(f"FRAMES {frames} SECONDS {time.perf_counter() - started:.3f}", file=sys.stderr)
 """
 

@@ -76,10 +76,10 @@ def fold_batchnorm(model: NoseNet) -> NoseNet:
     """
     from torch.fx.experimental.optimization import fuse  # conv->bn pattern matching on an FX graph
 
-    folded = copy.deepcopy(model).eval()
-    folded.trunk = fuse(folded.trunk)
+    folded = copy.deepcopy(model).eval()  # one copy; fusing then works on it in place
+    folded.trunk = fuse(folded.trunk, inplace=True)
     # Stage by stage, so the last stage stays separately addressable for its fp32 island.
-    folded.head = nn.Sequential(*[fuse(stage) for stage in folded.head])
+    folded.head = nn.Sequential(*[fuse(stage, inplace=True) for stage in folded.head])
     return folded
 
 
