@@ -4,7 +4,7 @@
 
 1. Builds pan-and-zoom videos of every sample photo (known nose path), at three speeds, and runs
    the real detector on every frame (this is the only slow part).
-2. Measures the detector's noise in model pixels (the unit TrackerConfig uses).
+2. Measures the detector's noise in tracker units (pixels of a 256 px square, as TrackerConfig).
 3. Replays the detections through the tracker for a grid of (measurement_std, accel_std) and
    prints the mean error of the smoothed (RTS) and causal tracks against the truth, plus jitter
    (mean |second difference|, px/frame^2) of raw and smoothed tracks.
@@ -29,10 +29,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from synthetic import moving_sample_frames  # noqa: E402
 from video_throughput import publish  # noqa: E402
 
-from pettrack.model.geometry import Letterbox  # noqa: E402
 from pettrack.model.labels import read_labels  # noqa: E402
 from pettrack.model.localizer import Localizer  # noqa: E402
-from pettrack.tracker import TrackerConfig, track  # noqa: E402
+from pettrack.tracker import TrackerConfig, image_pixels_per_unit, track  # noqa: E402
 
 FPS = 30.0
 
@@ -49,9 +48,8 @@ def detect_sequences(localizer: Localizer, frames_per_video: int) -> list[dict]:
                 found += localizer.locate(frames[start:start + 16])
             raw = np.array([[d.x, d.y] for d in found])
             confidence = np.array([d.confidence for d in found])
-            scale = Letterbox.fit(640, 360, localizer.size).scale
             sequences.append({"name": f"{label.name}@{count}", "truth": truth, "raw": raw,
-                              "confidence": confidence, "scale": scale})
+                              "confidence": confidence, "pixels_per_unit": image_pixels_per_unit(640, 360)})
     return sequences
 
 
@@ -59,7 +57,7 @@ def evaluate(sequences: list[dict], config: TrackerConfig, causal: bool) -> tupl
     errors, jitters = [], []
     for seq in sequences:
         detections = [(i, i / FPS, x, y, c) for i, ((x, y), c) in enumerate(zip(seq["raw"], seq["confidence"]))]
-        points = track(detections, config, pixels_per_unit=1.0 / seq["scale"], causal=causal)
+        points = track(detections, config, pixels_per_unit=seq["pixels_per_unit"], causal=causal)
         xy = np.array([[p.x, p.y] if p.x is not None else [np.nan, np.nan] for p in points])
         errors.append(np.nanmean(np.hypot(*(xy - seq["truth"]).T)))
         jitters.append(np.nanmean(np.abs(np.diff(xy, n=2, axis=0))))
@@ -75,14 +73,14 @@ def main() -> None:
     localizer = Localizer.load(args.weights, device="cpu")
     started = time.perf_counter()
     sequences = detect_sequences(localizer, args.frames)
-    raw_model = np.concatenate([(s["raw"] - s["truth"]) * s["scale"] for s in sequences])
+    raw_units = np.concatenate([(s["raw"] - s["truth"]) / s["pixels_per_unit"] for s in sequences])
     raw_error = float(np.mean([np.mean(np.hypot(*(s["raw"] - s["truth"]).T)) for s in sequences]))
     raw_jitter = float(np.mean([np.mean(np.abs(np.diff(s["raw"], n=2, axis=0))) for s in sequences]))
     lines = [
         f"{len(sequences)} pan-and-zoom videos of the {len(sequences) // 3} sample photos, 640x360, "
         f"{args.frames}/{args.frames // 2}/{args.frames // 4} frames each; detection took {time.perf_counter() - started:.0f} s.",
-        f"Detector noise, model px: std x {raw_model[:, 0].std():.2f}, y {raw_model[:, 1].std():.2f}; "
-        f"median |error| {np.median(np.hypot(*raw_model.T)):.2f}.",
+        f"Model: {localizer.size} px input. Detector noise, tracker units (256 px square): "
+        f"std x {raw_units[:, 0].std():.2f}, y {raw_units[:, 1].std():.2f}; median |error| {np.median(np.hypot(*raw_units.T)):.2f}.",
         f"Raw detections: mean error {raw_error:.2f} px, jitter {raw_jitter:.2f} px/frame^2.",
         "",
         "| measurement_std | accel_std | smoothed error px | smoothed jitter | causal error px |",
@@ -90,8 +88,8 @@ def main() -> None:
     ]
     best = None
     base = TrackerConfig()
-    for measurement_std in (1.0, 2.0, 3.0, 4.0, 6.0):
-        for accel_std in (100.0, 200.0, 400.0, 800.0, 1600.0):
+    for measurement_std in (1.0, 2.0, 4.0, 6.0, 8.0):
+        for accel_std in (200.0, 400.0, 800.0, 1600.0, 3200.0):
             config = replace(base, measurement_std=measurement_std, accel_std=accel_std)
             smooth_error, smooth_jitter = evaluate(sequences, config, causal=False)
             causal_error, _ = evaluate(sequences, config, causal=True)

@@ -30,7 +30,7 @@ from .labels import read_labels
 from .localizer import Localizer, resolve_device, resolve_precision
 from .net import NetConfig, NoseNet, normalize
 from .plots import plot_history, plot_panels
-from .weights import ModelInfo, load_model, save_weights
+from .weights import ModelInfo, WeightsError, load_model, save_weights
 
 
 # Settings a resumed run must share with the checkpoint (they shape the schedule or the data).
@@ -67,6 +67,9 @@ class TrainConfig:
     workers: int = -1  # data-loading processes; -1 = pick for the device
     resume: bool = False
     final_batchnorm: bool = False
+    # Start from these weights instead of random ones (fine-tuning, e.g. at a larger input size:
+    # the network is fully convolutional, so weights trained at one size load at any other).
+    init_weights: Path | None = None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -188,6 +191,20 @@ def _write_history(history: list[EpochRecord], path: Path) -> None:
         writer.writerows(asdict(r) for r in history)
 
 
+def _load_initial_weights(model: NoseNet, path: Path, net_config: NetConfig) -> None:
+    """Copy a weights file's tensors into a fresh network; only the head layout must agree."""
+    try:
+        source, info = load_model(path)
+    except WeightsError as exc:
+        raise TrainingError(f"--init-weights: {exc}") from exc
+    if info.net.final_batchnorm != net_config.final_batchnorm:
+        raise TrainingError(
+            f"{path}: cannot start from it: final_batchnorm={info.net.final_batchnorm} in the file, "
+            f"{net_config.final_batchnorm} in this run"
+        )
+    model.load_state_dict(source.state_dict())
+
+
 def _checkpoint_compatible(saved: dict, config: TrainConfig) -> None:
     for key in CHECKPOINT_KEYS:
         if saved.get(key) != getattr(config, key):
@@ -218,7 +235,11 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     steps_per_epoch = len(loader)
 
     net_config = NetConfig(config.input_size, config.final_batchnorm)
-    model = NoseNet(net_config).to(device).to(memory_format=torch.channels_last)
+    model = NoseNet(net_config)
+    if config.init_weights is not None:
+        _load_initial_weights(model, Path(config.init_weights), net_config)
+        reporter.note(f"initial weights from {config.init_weights}")
+    model = model.to(device).to(memory_format=torch.channels_last)
     ema = ModelEma(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(

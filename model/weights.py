@@ -21,7 +21,11 @@ from .net import ARCHITECTURE, NetConfig, NoseNet
 
 METADATA_KEY = "pettrack"
 FORMAT_VERSION = 1
-DEFAULT_WEIGHTS_NAME = "default.safetensors"
+# Models shipped inside the package, by the name `--weights` accepts for them.
+SHIPPED_MODELS = {
+    "default": "default.safetensors",  # 256 px input: the accurate one, used unless told otherwise
+    "fast": "fast.safetensors",  # 128 px input: ~4x less compute, for CPUs that must keep up
+}
 
 
 class WeightsError(Exception):
@@ -67,9 +71,14 @@ class ModelInfo:
         )
 
 
+def shipped_weights_path(name: str = "default") -> Path:
+    """A model shipped inside the package (see SHIPPED_MODELS)."""
+    return Path(str(resources.files("pettrack.model") / "weights" / SHIPPED_MODELS[name]))
+
+
 def default_weights_path() -> Path:
-    """The model shipped inside the package."""
-    return Path(str(resources.files("pettrack.model") / "weights" / DEFAULT_WEIGHTS_NAME))
+    """The model every command uses unless `--weights` says otherwise."""
+    return shipped_weights_path("default")
 
 
 def save_weights(
@@ -119,14 +128,17 @@ def load_model(path: Path | None = None, device: torch.device | str = "cpu") -> 
     return model.to(device).eval(), info
 
 
-def _existing(path: Path) -> Path:
+def _existing(path: Path | str) -> Path:
+    """The weights file meant by a path, or by a shipped model's name when no such file exists."""
     path = Path(path)
+    if not path.is_file() and str(path) in SHIPPED_MODELS:
+        path = shipped_weights_path(str(path))
     if not path.is_file():
-        if path == default_weights_path():
-            raise WeightsError(
-                f"the default model is not installed ({path}); pass --weights FILE"
-            )
-        raise WeightsError(f"{path}: no such weights file")
+        if path.parent == default_weights_path().parent:
+            raise WeightsError(f"the shipped model {path.name} is not installed ({path}); pass --weights FILE")
+        raise WeightsError(
+            f"{path}: no such weights file (shipped models: {', '.join(SHIPPED_MODELS)})"
+        )
     return path
 
 

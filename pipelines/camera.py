@@ -18,9 +18,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from pettrack.model.geometry import Letterbox
 from pettrack.model.localizer import Localizer
-from pettrack.tracker import TrackBuilder, TrackerConfig
+from pettrack.tracker import TrackBuilder, TrackerConfig, image_pixels_per_unit
 
 from .draw import draw_nose
 from .sinks import append_csv
@@ -192,9 +191,9 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
                 continue
             last = grabbed.index
             detection = localizer.locate([grabbed.rgb])[0]
-            if builder is None:  # one model pixel in this stream's image pixels
-                box = Letterbox.fit(grabbed.rgb.shape[1], grabbed.rgb.shape[0], localizer.size)
-                builder = TrackBuilder(options.tracker, 1.0 / box.scale, causal=True)
+            if builder is None:  # the stream's frame size is known from its first frame
+                height, width = grabbed.rgb.shape[:2]
+                builder = TrackBuilder(options.tracker, image_pixels_per_unit(width, height), causal=True)
             time_s = grabbed.captured - started
             (point,) = builder.push(grabbed.index, time_s, detection.x, detection.y, detection.confidence)
             summary.latencies_ms.append((time.monotonic() - grabbed.captured) * 1000.0)

@@ -41,7 +41,7 @@ app = typer.Typer(
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
-WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.safetensors). Default: the shipped model.")
+WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.safetensors), or a shipped model: default (256 px) or fast (128 px, ~4x quicker on a CPU).")
 DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 
 
@@ -291,6 +291,9 @@ def train_command(
     precision: str = typer.Option("auto", help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), fp32, bf16 or fp16."),
     workers: int = typer.Option(-1, help="Data-loading processes (-1: 8 on CUDA, 1 on CPU)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's checkpoint (OUT.checkpoint.pt)."),
+    init_weights: Optional[Path] = typer.Option(
+        None, "--init-weights", help="Start from these weights (fine-tune), e.g. a model trained at a smaller --input-size."
+    ),
 ) -> None:
     """Train the nose localizer; writes weights, a checkpoint, a loss plot and heat-map pictures."""
     config = TrainConfig(
@@ -298,7 +301,7 @@ def train_command(
         weight_decay=weight_decay, sigma=sigma, input_size=input_size, val_fraction=val_fraction,
         seed=seed, patience=patience, ema_decay=ema_decay, fg_weight=fg_weight,
         augment=AugmentConfig.none() if no_augment else AugmentConfig(),
-        device=device, precision=precision, workers=workers, resume=resume,
+        device=device, precision=precision, workers=workers, resume=resume, init_weights=init_weights,
     )
     try:
         with RichTrainReporter() as reporter:

@@ -26,7 +26,7 @@ import numpy as np
 
 from pettrack.model.geometry import Letterbox
 from pettrack.model.localizer import Localizer
-from pettrack.tracker import TRACKED, TrackBuilder, TrackerConfig, TrackPoint
+from pettrack.tracker import TRACKED, TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit
 
 from .draw import NOSE_RGB, RAW_RGB, draw_nose, marker_size, overlay_heatmap
 from .sinks import open_csv
@@ -204,7 +204,7 @@ def run_video(
 ) -> VideoSummary:
     start, stop = frame_range(info, options.start_s, options.end_s)
     box = Letterbox.fit(info.width, info.height, localizer.size)
-    builder = TrackBuilder(options.tracker, pixels_per_unit=1.0 / box.scale, causal=options.causal,
+    builder = TrackBuilder(options.tracker, image_pixels_per_unit(info.width, info.height), causal=options.causal,
                            lag=None if options.causal else SMOOTHING_LAG)
     summary = VideoSummary()
     began = time.perf_counter()

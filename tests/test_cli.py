@@ -154,6 +154,51 @@ def test_train_ctrl_c_keeps_weights_and_resume_finishes(tmp_path):
     assert epochs == list(range(1, 26))
 
 
+@pytest.mark.parametrize("name, size", [("default", 256), ("fast", 128)])
+def test_shipped_models_by_name_find_the_sample_noses(name, size):
+    args = ["eval", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt"]
+    result = run_cli(*args, "--weights", name) if name != "default" else run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert f"model {size}x{size} px" in result.stdout
+    # The samples are full-size photos (up to 500 px); 10 model px is a small part of a pet's face.
+    assert "PCK@10: 100.0%" in result.stdout, result.stdout
+
+
+def test_unknown_model_name_lists_the_shipped_ones():
+    result = run_cli("folder", SAMPLES / "images", "--weights", "fastest")
+    assert result.returncode == 1
+    assert "fastest: no such weights file (shipped models: default, fast)" in result.stderr
+
+
+def test_train_init_weights_fine_tunes_at_another_input_size(tiny_weights, tmp_path):
+    from safetensors.torch import load_file
+
+    from pettrack.model.weights import read_info
+
+    # A learning rate of ~0 keeps the convolutions where they started, so they show where that was.
+    common = ["train", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt", "--epochs", "1",
+              "--input-size", "96", "--sigma", "3", "--batch-size", "4", "--val-fraction", "0.25",
+              "--lr", "1e-12", "--workers", "0", "--seed", "1"]  # tiny_weights grew from seed 0
+    tuned, fresh = tmp_path / "tuned.safetensors", tmp_path / "fresh.safetensors"
+    result = run_cli(*common, "--out", tuned, "--init-weights", tiny_weights)
+    assert result.returncode == 0, result.stderr
+    assert f"initial weights from {tiny_weights}" in result.stderr
+    assert run_cli(*common, "--out", fresh).returncode == 0
+    assert read_info(tuned).net.input_size == 96 and read_info(tiny_weights).net.input_size == 64
+
+    start, after, control = (load_file(str(p)) for p in (tiny_weights, tuned, fresh))
+    convs = [k for k in start if k.endswith(".weight") and start[k].dim() == 4]
+    assert len(convs) > 20
+    for key in convs:
+        assert np.allclose(after[key].float(), start[key].float(), atol=1e-3), key
+    assert not any(np.allclose(control[key].float(), start[key].float(), atol=1e-3) for key in convs)
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    result = run_cli(*common, "--out", tmp_path / "x.safetensors", "--init-weights", bad)
+    assert result.returncode == 1 and "bad.safetensors" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_eval_skips_missing_images_and_fails_without_labels(tiny_weights, tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text('beagle_100.jpg,"(71, 211)"\ngone.jpg,"(5, 5)"\npug_140.jpg,"(149, 47)"\nbad line\n')
