@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--size", default="640x360")
+    parser.add_argument("--weights", default="default", help="weights file or shipped model name")
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
@@ -41,12 +42,12 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             result = subprocess.run(["pettrack", "camera", server.url, "--duration", str(args.seconds),
-                                     "--csv", str(Path(tmp) / "live.csv")], capture_output=True, text=True)
+                                     "--csv", str(Path(tmp) / "live.csv"), "--weights", args.weights], capture_output=True, text=True)
     finally:
         server.stop()
     summary = next((l for l in result.stderr.splitlines() if l.startswith("frames received")), result.stderr[-500:])
     text = (f"Machine: {machine()}. Stream: {width}x{height} MJPEG at {args.fps:g} fps from 127.0.0.1, "
-            f"{args.seconds:g} s, default model.\n\n`{summary}`")
+            f"{args.seconds:g} s, model `{args.weights}`.\n\n`{summary}`")
     publish(text, "Live mode latency", args.write)
 
 

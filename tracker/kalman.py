@@ -41,7 +41,7 @@ class TrackerConfig:
     # Detector noise (std per axis, tracker units) at confidence 1; std is divided by the confidence.
     measurement_std: float = 4.0
     # White-noise acceleration std (units / s^2): how quickly a nose may change velocity.
-    accel_std: float = 800.0
+    accel_std: float = 1600.0
     # Detections with a peak below this are treated as "no nose in this frame".
     min_confidence: float = 0.25
     # Mahalanobis distance above which a detection is an outlier (chi-square, 2 dof: 3.5 ~ 99.8%).
