@@ -13,6 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .footage import (
+    FootageMix, Photo, View, canvas_view_raw, degrade, mosaic_view_raw, nose_free_view_raw, padded_points, to_view,
+)
 from .geometry import PAD_RGB, Letterbox
 from .images import ImageReadError, load_image
 from .labels import Label
@@ -164,21 +167,77 @@ def augmented_view(
     return model_view(sample, size)
 
 
-class NoseDataset(Dataset):
-    """Yields (SxSx3 uint8 image tensor, (u, v) float32 target in model pixels)."""
+def photo_of(sample: Sample) -> Photo:
+    return Photo(sample.image, sample.x, sample.y)
 
-    def __init__(self, samples: list[Sample], size: int, augment: AugmentConfig | None):
+
+def _numpy_rng() -> np.random.Generator:
+    """A numpy generator seeded from torch's RNG, so DataLoader workers stay reproducible."""
+    return np.random.default_rng(int(torch.randint(0, 2**62, ())))
+
+
+def footage_view(samples: list[Sample], index: int, size: int, mix: FootageMix, rng: np.random.Generator) -> View | None:
+    """A footage-like view (canvas, mosaic or nose-free) around samples[index], or None for a
+    portrait (the caller draws that with the portrait augmentation)."""
+    kind = mix.kind(float(rng.random()))
+    if kind == "portrait":
+        return None
+    photos = [photo_of(s) for s in samples] if len(samples) < 64 else _LazyPhotos(samples)
+    photo = photo_of(samples[index])
+    if kind == "canvas":
+        canvas, noses = canvas_view_raw(photos, photo, size, rng, min_scale=mix.min_scale)
+    elif kind == "mosaic":
+        others = [photo_of(samples[int(i)]) for i in rng.integers(len(samples), size=int(rng.integers(1, 4)))]
+        canvas, noses = mosaic_view_raw(photos, [photo, *others], size, rng)
+    else:
+        canvas, noses = nose_free_view_raw(photos, photo, size, rng)
+    if rng.random() < mix.degrade_footage:
+        canvas = degrade(canvas, rng)
+    return to_view(canvas, noses, size)
+
+
+class _LazyPhotos:
+    """Samples seen as Photos without building a list of thousands each call."""
+
+    def __init__(self, samples: list[Sample]):
         self.samples = samples
-        self.size = size
-        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> Photo:
+        return photo_of(self.samples[index])
+
+
+class NoseDataset(Dataset):
+    """Yields (SxSx3 uint8 image tensor, (MAX_NOSES, 2) float32 noses in model pixels, padded with
+    footage.NO_POINT). Without augmentation: the plain letterboxed portrait. With it: an augmented
+    portrait, or (with a FootageMix) a footage-like view, which may hold several noses or none."""
+
+    def __init__(self, samples: list[Sample], size: int, augment: AugmentConfig | None, footage: FootageMix | None = None):
+        self.samples = samples
+        self.size = size
+        self.augment = augment
+        self.footage = footage
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def view(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         sample = self.samples[index]
         if self.augment is None:
             view, point = model_view(sample, self.size)
-        else:
-            view, point = augmented_view(sample, self.size, self.augment)
-        return torch.from_numpy(np.ascontiguousarray(view)), torch.tensor(point, dtype=torch.float32)
+            return view, point.reshape(1, 2)
+        rng = _numpy_rng()
+        if self.footage is not None:
+            footage = footage_view(self.samples, index, self.size, self.footage, rng)
+            if footage is not None:
+                return footage.image, footage.points
+        view, point = augmented_view(sample, self.size, self.augment)
+        if self.footage is not None and rng.random() < self.footage.degrade_portrait:
+            view = degrade(view, rng)
+        return view, point.reshape(1, 2)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        view, points = self.view(index)
+        return torch.from_numpy(np.ascontiguousarray(view)), torch.from_numpy(padded_points(points))

@@ -25,6 +25,15 @@ def render_gaussians(points: torch.Tensor, size: int, sigma: float) -> torch.Ten
     return torch.exp(-(du * du + dv * dv) / (2.0 * sigma * sigma)).unsqueeze(1)
 
 
+def render_targets(points: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """Training targets with any number of noses: (N, K, 2) points (unused slots far outside the
+    map, see footage.NO_POINT) -> (N, 1, size, size), the maximum of the K Gaussians. A sample
+    with no nose gets an all-zero map."""
+    n, k, _ = points.shape
+    maps = render_gaussians(points.reshape(n * k, 2), size, sigma).view(n, k, size, size)
+    return maps.amax(dim=1, keepdim=True)
+
+
 def encode(point: tuple[float, float], size: int, sigma: float) -> np.ndarray:
     """One Gaussian target as a (size, size) float32 array."""
     pts = torch.tensor([point], dtype=torch.float32)

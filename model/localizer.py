@@ -22,11 +22,15 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass(frozen=True)
 class Detection:
-    """A nose in original image pixels; confidence is the heat-map peak height (0..1)."""
+    """The heat-map peak of an image in original image pixels; confidence is its height (0..1).
+
+    present: the peak reaches the presence threshold, i.e. it is a nose and not a guess.
+    """
 
     x: float
     y: float
     confidence: float
+    present: bool = True
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Prepared:
 class BatchOutput:
     points: np.ndarray  # (N, 2) model pixels
     confidence: np.ndarray  # (N,)
+    present: np.ndarray  # (N,) bool: confidence >= the localizer's presence threshold
     heatmaps: np.ndarray | None  # (N, S, S) float32, only when asked for
 
 
@@ -85,19 +90,30 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     return PRECISIONS[name]
 
 
+def check_min_confidence(value: float | None) -> float | None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise ValueError(f"the minimum confidence must be between 0 and 1, got {value:g}")
+    return value
+
+
 class Localizer:
-    def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None):
+    def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None,
+                 min_confidence: float | None = None):
+        """min_confidence: peaks below it are "no nose"; None takes the model's own presence
+        threshold (chosen on validation footage and stored in its weights file)."""
         # A folded copy: later changes to `model` (training) do not reach this Localizer.
         self.model = fold_batchnorm(model).to(device).to(memory_format=torch.channels_last)
         self.info = info
         self.device = device
         self.autocast = autocast
+        self.min_confidence = info.presence_threshold if check_min_confidence(min_confidence) is None else min_confidence
 
     @classmethod
-    def load(cls, weights: Path | None = None, device: str = "auto", precision: str = "auto") -> "Localizer":
+    def load(cls, weights: Path | None = None, device: str = "auto", precision: str = "auto",
+             min_confidence: float | None = None) -> "Localizer":
         torch_device = resolve_device(device)
         model, info = load_model(weights, torch_device)
-        return cls(model, info, torch_device, resolve_precision(precision, torch_device))
+        return cls(model, info, torch_device, resolve_precision(precision, torch_device), min_confidence)
 
     @property
     def size(self) -> int:
@@ -118,9 +134,11 @@ class Localizer:
             maps = self.model(x)
         maps = maps.float()
         points, confidence = decode(maps)
+        confidence = confidence.cpu().numpy().astype(np.float64)
         return BatchOutput(
             points.cpu().numpy().astype(np.float64),
-            confidence.cpu().numpy().astype(np.float64),
+            confidence,
+            confidence >= self.min_confidence,
             maps[:, 0].cpu().numpy() if heatmaps else None,
         )
 
@@ -129,6 +147,6 @@ class Localizer:
         prepared = [self.prepare(image) for image in images]
         output = self.infer(np.stack([p.input for p in prepared]))
         return [
-            Detection(*p.to_original(uv), float(c))
-            for p, uv, c in zip(prepared, output.points, output.confidence)
+            Detection(*p.to_original(uv), float(c), bool(present))
+            for p, uv, c, present in zip(prepared, output.points, output.confidence, output.present)
         ]

@@ -68,3 +68,39 @@ def plot_panels(
         axis.set_title(titles[index], fontsize=8)
     figure.tight_layout()
     _save(figure, path)
+
+
+def plot_presence(nose: np.ndarray, free: np.ndarray, threshold: float, path: Path, title: str = "") -> None:
+    """How well the heat-map peak tells a nose from none: confidence histograms (views with a nose
+    the model found vs nose-free views), the ROC curve and the precision-recall curve, each with
+    the presence threshold marked."""
+    figure, (hist, roc, pr) = plt.subplots(1, 3, figsize=(15, 4.4))
+    bins = np.linspace(0, 1, 41)
+    hist.hist(nose, bins=bins, alpha=0.6, color="tab:green", label=f"nose found ({len(nose)})")
+    hist.hist(free, bins=bins, alpha=0.6, color="tab:red", label=f"no nose ({len(free)})")
+    hist.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.2f}")
+    hist.set_xlabel("heat-map peak (confidence)")
+    hist.set_ylabel("views")
+    hist.legend()
+    thresholds = np.linspace(0, 1, 201)
+    tpr = np.array([(nose >= t).mean() if nose.size else np.nan for t in thresholds])
+    fpr = np.array([(free >= t).mean() if free.size else np.nan for t in thresholds])
+    kept = np.array([(nose >= t).sum() + (free >= t).sum() for t in thresholds])
+    precision = np.where(kept > 0, np.array([(nose >= t).sum() for t in thresholds]) / np.maximum(kept, 1), 1.0)
+    at = int(np.argmin(np.abs(thresholds - threshold)))
+    roc.plot(fpr, tpr, color="tab:blue")
+    roc.plot(fpr[at], tpr[at], "ko")
+    roc.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
+    roc.set_xlabel("nose-free views given a point (false positive rate)")
+    roc.set_ylabel("found noses kept (true positive rate)")
+    roc.set_title("ROC")
+    pr.plot(tpr, precision, color="tab:purple")
+    pr.plot(tpr[at], precision[at], "ko")
+    pr.set_xlabel("recall (found noses kept)")
+    pr.set_ylabel("precision (points that are noses)")
+    pr.set_title("precision-recall")
+    for axis in (hist, roc, pr):
+        axis.grid(alpha=0.3)
+    figure.suptitle(title or "nose present?")
+    figure.tight_layout()
+    _save(figure, path)

@@ -38,6 +38,9 @@ class ModelInfo:
 
     net: NetConfig = field(default_factory=NetConfig)
     sigma: float = 7.0  # heat-map Gaussian sigma in model pixels
+    # Heat-map peaks below this are "no nose here". Chosen on validation footage by training
+    # (model/evaluate.py best_threshold); 0.0 for models trained before there was one.
+    presence_threshold: float = 0.0
     training: dict = field(default_factory=dict)  # data, recipe, seed, time, hardware
     metrics: dict = field(default_factory=dict)  # validation figures
 
@@ -47,6 +50,7 @@ class ModelInfo:
                 "format_version": FORMAT_VERSION,
                 **self.net.to_dict(),
                 "sigma": self.sigma,
+                "presence_threshold": self.presence_threshold,
                 "training": self.training,
                 "metrics": self.metrics,
             }
@@ -66,6 +70,7 @@ class ModelInfo:
         return cls(
             net=net,
             sigma=float(record["sigma"]),
+            presence_threshold=float(record.get("presence_threshold", 0.0)),
             training=record.get("training", {}),
             metrics=record.get("metrics", {}),
         )

@@ -195,7 +195,8 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
                 height, width = grabbed.rgb.shape[:2]
                 builder = TrackBuilder(options.tracker, image_pixels_per_unit(width, height), causal=True)
             time_s = grabbed.captured - started
-            (point,) = builder.push(grabbed.index, time_s, detection.x, detection.y, detection.confidence)
+            x, y = (detection.x, detection.y) if detection.present else (None, None)
+            (point,) = builder.push(grabbed.index, time_s, x, y, detection.confidence)
             summary.latencies_ms.append((time.monotonic() - grabbed.captured) * 1000.0)
             summary.processed += 1
             if csv_sink:

@@ -15,16 +15,21 @@ import torch
 import typer
 from rich.table import Table
 
-from pettrack.model.data import AugmentConfig, load_samples
-from pettrack.model.evaluate import predict, summarize, write_report_csv, write_worst_gallery
+from pettrack.model.data import AugmentConfig, load_samples, split_names
+from pettrack.model.evaluate import (
+    footage_cases, predict, predict_footage, presence_scores, summarize, summarize_footage, write_report_csv,
+    write_worst_gallery,
+)
+from pettrack.model.footage import FootageMix
 from pettrack.model.export import ExportError, export_model
 from pettrack.model.labels import read_labels
 from pettrack.model.localizer import Localizer
+from pettrack.model.plots import plot_presence
 from pettrack.model.train import TrainConfig, TrainingError, train
 from pettrack.model.weights import WeightsError
 
 from .camera import CameraOptions, SourceError, display_available, parse_source, run_camera
-from .console import RichTrainReporter, err, fail, out, progress, summary_table, warn
+from .console import RichTrainReporter, err, fail, footage_table, out, progress, summary_table, warn
 from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
 from .sinks import open_csv
 from .video import VideoOptions, VideoOutputs, VideoSummary, device_defaults, run_video
@@ -45,9 +50,16 @@ WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.safet
 DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 
 
-def _load_localizer(weights: Optional[Path], device: str, precision: str = "auto") -> Localizer:
+MinConfidenceOption = typer.Option(
+    None, "--min-confidence", min=0.0, max=1.0,
+    help="Heat-map peaks below this are 'no nose' (default: the model's presence threshold, stored in its weights).",
+)
+
+
+def _load_localizer(weights: Optional[Path], device: str, precision: str = "auto",
+                    min_confidence: Optional[float] = None) -> Localizer:
     try:
-        return Localizer.load(weights, device=device, precision=precision)
+        return Localizer.load(weights, device=device, precision=precision, min_confidence=min_confidence)
     except (WeightsError, ValueError) as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
@@ -62,6 +74,7 @@ def folder(
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Write a copy of each image with the nose marked into this folder."),
     heatmap: bool = typer.Option(False, "--heatmap", help="With --annotate: overlay the heat-map too."),
     weights: Optional[Path] = WeightsOption,
+    min_confidence: Optional[float] = MinConfidenceOption,
     device: str = DeviceOption,
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
     workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
@@ -79,7 +92,7 @@ def folder(
     if not images:
         fail(f"{directory}: no images found (looked for .jpg .jpeg .png .webp .bmp .tif .tiff{'' if recursive else '; --recursive for subfolders'})")
         raise typer.Exit(EXIT_FAILED)
-    localizer = _load_localizer(weights, device)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     options = FolderOptions(batch_size, workers, annotate, heatmap)
     results: list[ImageResult] = []
     csv_path = out_file
@@ -125,7 +138,8 @@ def _results_table(results: list[ImageResult]) -> Table:
     for name, justify in (("file", "left"), ("x", "right"), ("y", "right"), ("confidence", "right"), ("size", "right")):
         table.add_column(name, justify=justify)
     for r in results:
-        table.add_row(r.file, f"{r.x:.1f}", f"{r.y:.1f}", f"{r.confidence:.2f}", f"{r.width}x{r.height}")
+        x, y = ("no nose", "") if r.x is None else (f"{r.x:.1f}", f"{r.y:.1f}")
+        table.add_row(r.file, x, y, f"{r.confidence:.2f}", f"{r.width}x{r.height}")
     return table
 
 
@@ -146,6 +160,7 @@ def video(
     csv_file: Optional[Path] = typer.Option(None, "--csv", help="CSV path (one input only)."),
     video_file: Optional[Path] = typer.Option(None, "--video", help="Annotated video path (one input only)."),
     weights: Optional[Path] = WeightsOption,
+    min_confidence: Optional[float] = MinConfidenceOption,
     device: str = DeviceOption,
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per forward pass (default: 16 on CPU, 64 on CUDA)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Decoding threads (default: 2 on CPU, up to 8 with CUDA)."),
@@ -160,7 +175,7 @@ def video(
     if len(inputs) > 1 and (csv_file or video_file):
         fail("--csv and --video name the outputs of a single input; use --out-dir for several")
         raise typer.Exit(2)
-    localizer = _load_localizer(weights, device)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     default_batch, default_workers = device_defaults(localizer.device.type)
     options = VideoOptions(batch_size or default_batch, workers or default_workers, not no_video, raw, heatmap,
                            start, end, causal, decoder)
@@ -227,13 +242,14 @@ def camera(
     frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Stop after processing this many frames."),
     reconnect_limit: float = typer.Option(60.0, "--reconnect-limit", help="Give up on a dropped stream after this many seconds."),
     weights: Optional[Path] = WeightsOption,
+    min_confidence: Optional[float] = MinConfidenceOption,
     device: str = DeviceOption,
 ) -> None:
     """Live mode: track the nose on a camera or stream as it happens (Ctrl-C to stop)."""
     if show and not display_available():
         warn("--show", "no display available (DISPLAY is not set); running without a window")
         show = False
-    localizer = _load_localizer(weights, device)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     options = CameraOptions(show, csv_file, video_file, duration, frames, reconnect_limit)
     with progress("frames") as bar:
         task = bar.add_task(f"live {source}", total=frames, rate="")
@@ -287,6 +303,11 @@ def train_command(
     ema_decay: float = typer.Option(0.999, "--ema-decay"),
     fg_weight: float = typer.Option(0.0, "--fg-weight", help="Extra loss weight near the nose (0: plain MSE)."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Train on the plain images."),
+    footage: bool = typer.Option(
+        False, "--footage", help="Train for real footage too: small pets on video-aspect canvases, several pets, "
+        "views with no nose, blur/compression/noise/low light/text; keeps the weights with the best footage score "
+        "and stores the presence threshold chosen on validation footage.",
+    ),
     device: str = DeviceOption,
     precision: str = typer.Option("auto", help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), fp32, bf16 or fp16."),
     workers: int = typer.Option(-1, help="Data-loading processes (-1: 8 on CUDA, 1 on CPU)."),
@@ -301,6 +322,7 @@ def train_command(
         weight_decay=weight_decay, sigma=sigma, input_size=input_size, val_fraction=val_fraction,
         seed=seed, patience=patience, ema_decay=ema_decay, fg_weight=fg_weight,
         augment=AugmentConfig.none() if no_augment else AugmentConfig(),
+        footage=FootageMix() if footage and not no_augment else None,
         device=device, precision=precision, workers=workers, resume=resume, init_weights=init_weights,
     )
     try:
@@ -329,12 +351,20 @@ def eval_command(
     images: Path = typer.Option(..., "--images", help="Folder with the labelled images."),
     labels: Path = typer.Option(..., "--labels", help="Label file in the pet-noses format."),
     weights: Optional[Path] = WeightsOption,
-    report: Optional[Path] = typer.Option(None, "--report", help="Write predictions.csv and worst.png here."),
+    min_confidence: Optional[float] = MinConfidenceOption,
+    split: str = typer.Option("all", "--split", help="all images, or only the 'val' or 'train' side of train's deterministic split."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.0, max=0.99, help="With --split: the split's validation share (as in train)."),
+    footage: bool = typer.Option(True, "--footage/--no-footage", help="Also score the footage set: every image small and large on video-aspect canvases, degraded, and as many views with no nose."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write predictions.csv, worst.png and (with footage) presence.png here."),
     device: str = DeviceOption,
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     worst: int = typer.Option(12, help="How many of the worst predictions the gallery shows."),
 ) -> None:
-    """Measure accuracy on labelled images: distance statistics and PCK."""
+    """Measure accuracy on labelled images: distance statistics and PCK on the photos, and hit rate
+    and nose-free rejection on the footage set built from them."""
+    if split not in ("all", "val", "train"):
+        fail(f"--split {split!r}: use all, val or train")
+        raise typer.Exit(2)
     if not images.is_dir():
         fail(f"{images}: not a folder of images")
         raise typer.Exit(EXIT_FAILED)
@@ -345,24 +375,41 @@ def eval_command(
         raise typer.Exit(EXIT_FAILED) from exc
     for problem in label_file.problems:
         warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.text!r}")
-    localizer = _load_localizer(weights, device)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     samples, skipped = load_samples(images, label_file.labels, max_side=2 * localizer.size)
     for item in skipped:
         warn(str(images / item.name), f"{item.reason} (label line {item.line}), skipped")
+    if split != "all":
+        sides = dict(zip(("train", "val"), split_names([s.name for s in samples], val_fraction)))
+        samples = [s for s in samples if s.name in sides[split]]
     if not samples:
         fail("no labelled image could be read")
         raise typer.Exit(EXIT_FAILED)
+    cases = footage_cases(samples, localizer.size) if footage else []
     with progress() as bar:
-        task = bar.add_task("evaluating", total=len(samples), rate="")
+        task = bar.add_task("evaluating", total=len(samples) + len(cases), rate="")
         predictions = predict(localizer, samples, batch_size, on_batch=lambda n: bar.advance(task, n))
+        footage_results = predict_footage(localizer, cases, batch_size, on_batch=lambda n: bar.advance(task, n))
     summary = summarize(predictions)
     out.print(summary_table(summary, localizer.size))
     out.print("  ".join(f"{name.upper()}: {value:.1%}" for name, value in summary.pck.items())
               + f"  (model pixels; {len(predictions)} images, {len(skipped)} skipped)", highlight=False)
+    if footage_results:
+        scored = summarize_footage(footage_results, localizer.min_confidence)
+        out.print(footage_table(scored, f"{len(cases)} views from these images"))
+        best = summarize_footage(footage_results)
+        out.print(f"nose-free views rejected: {scored.rejected:.1%}; views right: {scored.accuracy:.1%} "
+                  f"(threshold {scored.threshold:.3f}; the best on this set would be {best.threshold:.3f}: "
+                  f"{best.rejected:.1%} rejected, {best.accuracy:.1%} right)", highlight=False)
     if report is not None:
         write_report_csv(predictions, report / "predictions.csv")
         write_worst_gallery(predictions, samples, report / "worst.png", worst)
-        err.print(f"report: {report / 'predictions.csv'}, {report / 'worst.png'}", highlight=False)
+        written = [report / "predictions.csv", report / "worst.png"]
+        if footage_results:
+            plot_presence(*presence_scores(footage_results), localizer.min_confidence, report / "presence.png",
+                          f"footage set: {len(cases)} views from {len(samples)} images")
+            written.append(report / "presence.png")
+        err.print(f"report: {', '.join(map(str, written))}", highlight=False)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pettrack.model.evaluate import EvalSummary
+from pettrack.model.evaluate import FOOTAGE_SCALES, EvalSummary, FootageSummary
 from pettrack.model.train import EpochRecord
 
 err = Console(stderr=True, soft_wrap=True)
@@ -45,6 +45,16 @@ def progress(unit: str = "images") -> Progress:
         console=err,
         transient=False,
     )
+
+
+def footage_table(summary: FootageSummary, source: str) -> Table:
+    table = Table(title=f"Footage set ({source}), presence threshold {summary.threshold:.3f}", title_justify="left")
+    for name in ("pet size", "views", "hit rate", "found", "mean px", "median px"):
+        table.add_column(name, justify="left" if name == "pet size" else "right")
+    for scale, row in summary.per_scale.items():
+        table.add_row(f"{scale} ({FOOTAGE_SCALES[scale]:g} of the width)", str(row["count"]), f"{row['hit_rate']:.1%}",
+                      f"{row['found']:.1%}", f"{row['mean']:.2f}", f"{row['median']:.2f}")
+    return table
 
 
 def summary_table(summary: EvalSummary, input_size: int) -> Table:
@@ -93,7 +103,10 @@ class RichTrainReporter:
         mark = "[green]best[/]" if improved else ""
         self._progress.console.print(
             f"epoch {record.epoch:3d}  loss {record.train_loss:.5f}  val mean {record.val_mean:6.2f} px  "
-            f"median {record.val_median:6.2f} px  PCK@10 {record.pck10:6.1%}  lr {record.lr:.2e}  "
+            f"median {record.val_median:6.2f} px  PCK@10 {record.pck10:6.1%}  "
+            + ("" if record.footage_accuracy != record.footage_accuracy else  # nan: no footage set
+               f"footage right {record.footage_accuracy:6.1%} at {record.threshold:.2f}  ")
+            + f"lr {record.lr:.2e}  "
             f"{record.seconds:5.1f}s {mark}",
             highlight=False,
         )

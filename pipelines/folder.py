@@ -29,14 +29,15 @@ CSV_COLUMNS = ("file", "x", "y", "confidence", "width", "height")
 @dataclass(frozen=True)
 class ImageResult:
     file: str  # relative to the folder, with forward slashes
-    x: float  # original pixels, display orientation
-    y: float
-    confidence: float
+    x: float | None  # original pixels, display orientation; None: no nose (peak below the threshold)
+    y: float | None
+    confidence: float  # the heat-map peak, also when it is below the threshold
     width: int
     height: int
 
     def csv_row(self) -> list[str]:
-        return [self.file, f"{self.x:.2f}", f"{self.y:.2f}", f"{self.confidence:.4f}", str(self.width), str(self.height)]
+        xy = ["", ""] if self.x is None else [f"{self.x:.2f}", f"{self.y:.2f}"]
+        return [self.file, *xy, f"{self.confidence:.4f}", str(self.width), str(self.height)]
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,10 @@ def run_folder(
                 on_failure(failure)
                 continue
             i = good_index[id(item)]
-            x, y = item.prepared.to_original(output.points[i])
-            result = ImageResult(relative, float(x), float(y), float(output.confidence[i]), item.image.width, item.image.height)
+            x, y = (float(v) for v in item.prepared.to_original(output.points[i]))
+            if not output.present[i]:
+                x = y = None
+            result = ImageResult(relative, x, y, float(output.confidence[i]), item.image.width, item.image.height)
             if options.annotate_dir is not None:
                 heat = output.heatmaps[i] if output.heatmaps is not None else None
                 try:
@@ -142,5 +145,6 @@ def _write_annotated(item: _Decoded, result: ImageResult, heatmap: np.ndarray | 
     if heatmap is not None:
         image = overlay_heatmap(image, item.prepared.box.heatmap_to_image(heatmap))
     scale = item.image.decode_scale
-    draw_nose(image, result.x * scale, result.y * scale, result.confidence)
+    if result.x is not None:
+        draw_nose(image, result.x * scale, result.y * scale, result.confidence)
     atomic_bytes(target, encode_image(image, target.suffix.lower()))

@@ -235,10 +235,12 @@ def run_video(
                 for batch in _batched(frames, options.batch_size):
                     output = localizer.infer(np.stack([b[2] for b in batch]), heatmaps=options.heatmap)
                     for i, (index, time_s, _) in enumerate(batch):
-                        x, y = box.to_image(output.points[i], clip=True)
+                        x, y = (float(v) for v in box.to_image(output.points[i], clip=True))
+                        if not output.present[i]:
+                            x = y = None  # a peak below the presence threshold is no detection
                         if writer and output.heatmaps is not None:
                             writer.add_heatmap(index, output.heatmaps[i])
-                        emit(builder.push(index, time_s, float(x), float(y), float(output.confidence[i])))
+                        emit(builder.push(index, time_s, x, y, float(output.confidence[i])))
                     on_progress(len(batch))
             except DecodeError as exc:
                 summary.error = str(exc)

@@ -209,3 +209,29 @@ def test_eval_skips_missing_images_and_fails_without_labels(tiny_weights, tmp_pa
 
     result = run_cli("eval", "--images", SAMPLES / "images", "--labels", tmp_path / "none.txt", "--weights", tiny_weights)
     assert result.returncode == 1 and "none.txt" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_folder_applies_the_presence_threshold_from_the_weights(tiny_weights, tmp_path):
+    """A peak below the model's stored threshold is 'no nose': empty x, y with the confidence
+    kept; --min-confidence overrides the stored value."""
+    from pettrack.model.weights import load_model, read_info, save_weights
+
+    model, info = load_model(tiny_weights)
+    info.presence_threshold = 0.999
+    strict = tmp_path / "strict.safetensors"
+    save_weights(strict, model, info)
+    assert read_info(strict).presence_threshold == 0.999
+
+    result = run_cli("folder", SAMPLES / "images", "--csv", "--weights", strict)
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(result.stdout)
+    assert len(rows) == 8
+    for row in rows:
+        assert row["x"] == "" and row["y"] == "" and 0 <= float(row["confidence"]) < 0.999
+
+    result = run_cli("folder", SAMPLES / "images", "--csv", "--weights", strict, "--min-confidence", "0")
+    assert result.returncode == 0, result.stderr
+    assert all(row["x"] and row["y"] for row in read_csv(result.stdout))
+
+    result = run_cli("folder", SAMPLES / "images", "--weights", strict, "--min-confidence", "1.5")
+    assert result.returncode == 2 and "min-confidence" in result.stderr

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from pettrack.model.data import AugmentConfig, split_names
 from pettrack.model.train import TrainConfig, train
@@ -51,3 +52,38 @@ def test_split_is_deterministic_and_order_independent():
     # boundary can shift. Removing a training image leaves validation unchanged.
     _, val_c = split_names([n for n in names if n not in val_a][:-1] + sorted(val_a), 0.1)
     assert len(val_c ^ val_a) <= 2
+
+
+def test_short_footage_run_learns_to_reject_nose_free_views(tmp_path: Path):
+    """With the footage mix, the network learns that a view without a nose gets a low peak, and
+    training stores a presence threshold that separates the two."""
+    from pettrack.model.evaluate import NOSE_FREE, footage_cases, predict_footage, summarize_footage
+    from pettrack.model.footage import FootageMix
+    from pettrack.model.localizer import Localizer
+    from pettrack.model.weights import load_model
+
+    labels = write_blob_dataset(tmp_path / "blobs", count=160, seed=1)
+    config = TrainConfig(
+        images=tmp_path / "blobs", labels=labels, out=tmp_path / "run" / "w.safetensors",
+        epochs=30, batch_size=16, lr=1e-3, sigma=2.5, input_size=64, val_fraction=0.2, patience=100,
+        augment=AugmentConfig(rotate_deg=10, scale=0.1, shift=0.1, brightness=0.1, contrast=0.1), workers=0,
+        fg_weight=10.0, footage=FootageMix(canvas=0.25, mosaic=0.1, nose_free=0.3, min_scale=0.5),
+    )
+    result = train(config)
+    model, info = load_model(config.out)
+    assert 0.05 < info.presence_threshold < 0.95, info.presence_threshold
+    assert info.metrics["footage"]["threshold"] == info.presence_threshold
+    from pettrack.model.data import load_samples
+    from pettrack.model.labels import read_labels
+
+    samples, _ = load_samples(config.images, read_labels(config.labels).labels, max_side=128)
+    _, val = split_names([s.name for s in samples], config.val_fraction, config.split_seed)
+    results = predict_footage(Localizer(model, info, torch.device("cpu")), footage_cases([s for s in samples if s.name in val], 64))
+    summary = summarize_footage(results, info.presence_threshold)
+    free = [r.confidence for r in results if r.scale == NOSE_FREE]
+    full = [r.confidence for r in results if r.scale == "full" and r.hit]
+    assert summary.rejected >= 0.85, summary
+    # The hit radius is 5% of the canvas's short side: under 2 px at this 64 px input.
+    assert summary.per_scale["full"]["found"] >= 0.6, summary
+    assert np.median(full) > np.median(free) + 0.3
+    assert result.best.footage_accuracy > 0.5
