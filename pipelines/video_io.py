@@ -195,12 +195,57 @@ def open_reader(info: VideoInfo, backend: str = "auto") -> FrameReader:
         return OpenCVReader(info.path)
 
 
-def plan_chunks(start: int, stop: int, keyframes: list[int]) -> list[tuple[int, int]]:
-    """Split [start, stop) at keyframes into chunks of MIN_CHUNK..MAX_CHUNK frames."""
+def clean_keyframes(path: Path) -> list[int]:
+    """Presentation indices of the keyframes a decoder can start at and return exactly the frames
+    from there on, found by reading packets (no decoding).
+
+    A keyframe is clean when no frame after it in decode order is shown before it. Open-GOP
+    streams (HEVC from phone cameras, x265 with open-gop) follow many keyframes with such
+    "leading" frames, which reference the previous group: a decoder started at that keyframe
+    cannot produce them and returns other frames in their place. Frame 0 is always clean.
+    Packets without timestamps make every other keyframe unclean (nothing can be proved).
+    """
+    try:
+        with av.open(str(path)) as container:
+            packets = [(p.pts, p.is_keyframe) for p in container.demux(container.streams.video[0]) if p.size]
+    except av.FFmpegError:
+        return [0]
+    if not packets or any(pts is None for pts, _ in packets):
+        return [0]
+    index = {pts: i for i, pts in enumerate(sorted(pts for pts, _ in packets))}
+    # The smallest pts still to come after each decode position: a later packet shown before a
+    # keyframe is a leading frame of it.
+    later_min = [0] * len(packets)
+    smallest = float("inf")
+    for position in range(len(packets) - 1, -1, -1):
+        later_min[position] = smallest
+        smallest = min(smallest, packets[position][0])
+    clean = {0}
+    for position, (pts, key) in enumerate(packets):
+        if key and later_min[position] > pts:
+            clean.add(index[pts])
+    return sorted(clean)
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    """How [start, stop) is decoded: chunks that start on clean keyframes (parallel when more
+    than one), and why decoding is sequential when it has to be."""
+
+    chunks: list[tuple[int, int]]
+    note: str | None = None  # said to the user when the plan differs from what was asked
+
+
+def plan_chunks(start: int, stop: int, keyframes: list[int], splittable: bool = True) -> list[tuple[int, int]]:
+    """Split [start, stop) at keyframes into chunks of MIN_CHUNK..MAX_CHUNK frames.
+
+    splittable: the reader seeks frame-accurately inside a group of pictures (decord does), so
+    spans longer than MAX_CHUNK may be cut between keyframes to bound memory.
+    """
     cuts = sorted({k for k in keyframes if start < k < stop})
     chunks, begin = [], start
     for cut in cuts + [stop]:
-        while cut - begin > MAX_CHUNK:
+        while splittable and cut - begin > MAX_CHUNK:
             chunks.append((begin, begin + MAX_CHUNK))
             begin += MAX_CHUNK
         if cut - begin >= MIN_CHUNK or cut == stop:
@@ -210,6 +255,21 @@ def plan_chunks(start: int, stop: int, keyframes: list[int]) -> list[tuple[int, 
     return chunks
 
 
+def plan_decode(info: VideoInfo, start: int, stop: int, workers: int, reader: FrameReader) -> DecodePlan:
+    """Chunks for `workers` decoders that return exactly what one sequential decoder returns."""
+    if workers <= 1 or stop - start < 2 * MIN_CHUNK:
+        return DecodePlan([(start, stop)])
+    clean = clean_keyframes(info.path)
+    # decord lists keyframes by decode position; only those that are also clean presentation
+    # positions are safe places to start a chunk. Other readers start at clean keyframes.
+    listed = set(reader.keyframes()) if isinstance(reader, DecordReader) else set(clean)
+    chunks = plan_chunks(start, stop, sorted(listed & set(clean)), splittable=isinstance(reader, DecordReader))
+    if len(chunks) == 1 and listed - set(clean):
+        return DecodePlan(chunks, "open-GOP keyframes (typical of phone HEVC): decoding with one worker so that "
+                                  "every frame is exact")
+    return DecodePlan(chunks)
+
+
 def parallel_frames(
     info: VideoInfo,
     start: int,
@@ -217,19 +277,24 @@ def parallel_frames(
     workers: int,
     transform: Callable[[Frame], T],
     backend: str = "auto",
+    on_note: Callable[[str], None] = lambda text: None,
 ) -> Iterator[T]:
     """transform(frame) for every frame in [start, stop), in order, decoded by `workers` threads.
 
-    Each worker opens its own reader and decodes whole chunks; only `workers + 1` chunks of
+    Each worker opens its own reader and decodes whole chunks that start on clean keyframes
+    (plan_decode), so the result is exactly what one sequential decoder gives; when the file has
+    no such places, one worker decodes it and on_note says why. Only `workers + 1` chunks of
     *transformed* results (small model inputs, not full frames) are held at once. A decode error
     is raised at its place in the order, after every frame before it has been yielded.
     """
     probe_reader = open_reader(info, backend)
-    if workers <= 1:
+    plan = plan_decode(info, start, stop, workers, probe_reader)
+    if plan.note:
+        on_note(plan.note)
+    if len(plan.chunks) <= 1:
         for frame in probe_reader.frames(start, stop):
             yield transform(frame)
         return
-    chunks = plan_chunks(start, stop, probe_reader.keyframes())
     reader_type = type(probe_reader)
 
     def decode_chunk(chunk: tuple[int, int]) -> tuple[list[T], Exception | None]:
@@ -241,7 +306,7 @@ def parallel_frames(
             return results, exc
         return results, None
 
-    for _, (results, error) in ordered_map(decode_chunk, chunks, workers, window=workers + 1):
+    for _, (results, error) in ordered_map(decode_chunk, plan.chunks, workers, window=workers + 1):
         yield from results
         if error is not None:
             raise error

@@ -37,8 +37,12 @@ def write_blob_dataset(folder: Path, count: int, seed: int = 0) -> Path:
     return labels
 
 
-def write_video(path: Path, frames, rate=25, rotation: int = 0, codec: str = "libx264") -> Path:
-    """Encode RGB frames into an MP4 with PyAV; rotation sets the display-rotation tag."""
+def write_video(path: Path, frames, rate=25, rotation: int = 0, codec: str = "libx264",
+                options: dict | None = None, pts: list[int] | None = None) -> Path:
+    """Encode RGB frames into an MP4 with PyAV; rotation sets the display-rotation tag.
+
+    options: encoder options (e.g. x265-params); pts: each frame's time in units of 1/rate
+    (irregular steps make a variable-frame-rate clip); default 0, 1, 2, ..."""
     from fractions import Fraction
 
     import av
@@ -51,11 +55,13 @@ def write_video(path: Path, frames, rate=25, rotation: int = 0, codec: str = "li
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         stream.codec_context.time_base = 1 / rate
+        if options:
+            stream.options = options
         if rotation:
             stream.set_display_rotation(rotation)
         for index, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            frame.pts = index
+            frame.pts = index if pts is None else pts[index]
             _encode(container, stream, frame)
         _encode(container, stream, None)
     return path
