@@ -209,7 +209,7 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
                 if options.video:
                     if writer is None:
                         writer = VideoWriter(options.video, image.shape[1], image.shape[0], rate=None)
-                    writer.write(image, time_s=time_s)
+                    writer.write(image, pts=round(time_s * 1000))  # live mode: milliseconds
                 if options.show:
                     cv2.imshow("pettrack", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
                     if cv2.waitKey(1) & 0xFF in (ord("q"), 27):

@@ -30,7 +30,9 @@ from pettrack.tracker import TRACKED, TrackBuilder, TrackerConfig, TrackPoint, i
 
 from .draw import NOSE_RGB, RAW_RGB, draw_nose, marker_size, overlay_heatmap
 from .sinks import open_csv
-from .video_io import DecodeError, Frame, OpenCVReader, VideoInfo, VideoWriter, frame_range, parallel_frames
+from .video_io import (
+    DecodeError, Frame, SourceFrame, SourceReplay, VideoError, VideoInfo, VideoWriter, frame_range, parallel_frames,
+)
 
 CSV_COLUMNS = ("frame", "time_s", "x", "y", "x_raw", "y_raw", "confidence", "state")
 # Frames of look-ahead for the smoother: one second at 30 fps equals a whole-file RTS pass.
@@ -118,23 +120,33 @@ def _batched(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
+class AnnotationMismatch(VideoError):
+    """The annotated video could not be kept in step with the CSV."""
+
+
 class AnnotationWriter:
     """Draws the track onto the frames and encodes them, in its own thread.
 
-    It decodes the video itself, in step with the points it is given, so the pipeline never
-    holds full-size frames. Errors are kept and reported by close()."""
+    It decodes the video itself (SourceReplay), in step with the points it is given, so the
+    pipeline never holds full-size frames. Each frame keeps its source timestamp and the source's
+    audio is copied, so the output is the source, annotated. A frame that does not match the
+    point it is drawn with (index or time) is an error, never a silent stop: close() raises it.
+    """
 
     def __init__(self, info: VideoInfo, path: Path, start: int, options: VideoOptions, box: Letterbox):
         self._options = options
         self._box = box  # maps heat-maps back onto the frames; the same for the whole video
-        self._writer = VideoWriter(path, info.width, info.height, info.rate)
+        self._replay = SourceReplay(info)
+        self._writer = VideoWriter(path, info.width, info.height, info.rate, time_base=self._replay.time_base,
+                                   audio=self._replay.audio)
         self.codec = self._writer.codec
-        # OpenCV, not decord, decodes here: decord decoding while PyAV encodes in the same process
-        # leaks every frame (~1.8 MB each at 720p; both bundle FFmpeg). Measured, see docs/benchmarks.md.
-        self._frames = OpenCVReader(info.path).frames(start, None)
+        self._start = start
+        self._first: SourceFrame | None = None
+        self._frames = self._replay.frames(start, self._copy_audio)
         self._queue: queue.Queue = queue.Queue(maxsize=4 * SMOOTHING_LAG)
         self._heatmaps: dict[int, np.ndarray] = {}
         self._trail: deque[tuple[float, float]] = deque(maxlen=TRAIL)
+        self._half_frame_s = 0.5 / float(info.rate) if info.rate else 0.02
         self.error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="pettrack-writer", daemon=True)
         self._thread.start()
@@ -142,7 +154,7 @@ class AnnotationWriter:
     def add_heatmap(self, frame: int, heatmap: np.ndarray) -> None:
         self._heatmaps[frame] = (np.clip(heatmap, 0, 1) * 255).astype(np.uint8)
 
-    def submit(self, point: TrackPoint) -> None:
+    def submit(self, point: TrackPoint | None) -> None:
         while self._thread.is_alive():
             try:
                 self._queue.put(point, timeout=0.2)
@@ -150,29 +162,40 @@ class AnnotationWriter:
             except queue.Full:
                 continue
 
+    def _copy_audio(self, packet) -> None:
+        # Audio before the first drawn frame is cut with it; the rest keeps its place in time.
+        if self._first is not None:
+            self._writer.mux_audio(packet, offset_s=self._first.time_s)
+        elif self._start == 0:
+            self._writer.mux_audio(packet)
+
     def _run(self) -> None:
         try:
+            first_point: TrackPoint | None = None
             while (point := self._queue.get()) is not None:
-                frame = self._next_frame(point.frame)
-                if frame is None:
-                    return
-                self._writer.write(self._draw(frame, point))
+                frame = next(self._frames, None)
+                if frame is None or frame.index != point.frame:
+                    raise AnnotationMismatch(
+                        f"{self._replay.info.path}: the annotated video lost step with the CSV at frame {point.frame}: "
+                        + ("the second decode ended there" if frame is None else f"it decoded frame {frame.index}")
+                    )
+                if self._first is None:
+                    self._first, first_point = frame, point
+                # Times are compared from the first frame: readers differ on where zero is.
+                drift = (frame.time_s - self._first.time_s) - (point.time_s - first_point.time_s)
+                if abs(drift) > self._half_frame_s:
+                    raise AnnotationMismatch(
+                        f"{self._replay.info.path}: frame {point.frame} is at {frame.time_s:.3f} s in the second decode "
+                        f"but {point.time_s:.3f} s in the CSV"
+                    )
+                self._writer.write(self._draw(frame.rgb, point), pts=frame.pts - self._first.pts)
         except Exception as exc:  # noqa: BLE001 - reported by close()
             self.error = exc
 
-    def _next_frame(self, index: int) -> Frame | None:
-        for frame in self._frames:
-            if frame.index == index:
-                return frame
-        return None
-
-    def _draw(self, frame: Frame, point: TrackPoint) -> np.ndarray:
-        image = frame.rgb
+    def _draw(self, image: np.ndarray, point: TrackPoint) -> np.ndarray:
         heat = self._heatmaps.pop(point.frame, None)
         if heat is not None:
             image = overlay_heatmap(image, self._box.heatmap_to_image(heat.astype(np.float32) / 255.0))
-        else:
-            image = image.copy()
         if self._options.draw_raw and point.x_raw is not None:
             draw_nose(image, point.x_raw, point.y_raw, colour=RAW_RGB)
         if point.x is None:
@@ -191,6 +214,7 @@ class AnnotationWriter:
         self.submit(None)
         self._thread.join()
         self._writer.close()
+        self._replay.close()
         if self.error is not None:
             raise self.error
 

@@ -312,6 +312,60 @@ def parallel_frames(
             raise error
 
 
+@dataclass(frozen=True)
+class SourceFrame:
+    """A frame decoded by PyAV with its container timestamp (for re-timing nothing on output)."""
+
+    index: int
+    pts: int  # in the video stream's time base
+    time_s: float
+    rgb: np.ndarray  # upright (rotation tag applied)
+
+
+class SourceReplay:
+    """The source decoded once more, sequentially, by PyAV, for the annotated video: frames with
+    their container timestamps, and the audio stream to copy. Index = count of decoded frames
+    from the first, as every FrameReader counts, so a consumer can check that it is drawing the
+    frame it was told about."""
+
+    def __init__(self, info: VideoInfo):
+        self.info = info
+        try:
+            self._container = av.open(str(info.path))
+        except av.FFmpegError as exc:
+            raise VideoError(f"{info.path}: cannot open it again for the annotated video ({exc})") from exc
+        self.video = self._container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.audio = self._container.streams.audio[0] if self._container.streams.audio else None
+
+    @property
+    def time_base(self) -> Fraction:
+        return self.video.time_base
+
+    def frames(self, start: int, on_audio: Callable[["av.Packet"], None]) -> Iterator[SourceFrame]:
+        """Frames from index `start` on; audio packets met on the way go to on_audio."""
+        index = -1
+        for packet in self._container.demux([s for s in (self.video, self.audio) if s is not None]):
+            if packet.stream.type == "audio":
+                on_audio(packet)
+                continue
+            try:
+                decoded = packet.decode()
+            except av.FFmpegError:
+                continue  # a damaged packet: the consumer's index check says what went missing
+            for frame in decoded:
+                index += 1
+                if index < start:
+                    continue
+                rgb = frame.to_ndarray(format="rgb24")
+                if self.info.rotation:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, self.info.rotation // 90))
+                yield SourceFrame(index, int(frame.pts or 0), float(frame.time or 0.0), rgb)
+
+    def close(self) -> None:
+        self._container.close()
+
+
 def frame_range(info: VideoInfo, start_s: float | None, end_s: float | None) -> tuple[int, int]:
     """Frame indices for a time range (seconds), clamped to the video."""
     start = 0 if start_s is None else max(0, int(round(start_s * info.fps)))
@@ -321,17 +375,22 @@ def frame_range(info: VideoInfo, start_s: float | None, end_s: float | None) -> 
 
 class VideoWriter:
     """MP4 writer: H.264 where libx264 is available (yuv420p, needs even sizes; odd sizes use
-    4:4:4), MPEG-4 part 2 otherwise. Constant frame rate, exactly the source's average rate
-    (a variable-rate source keeps its true times in the CSV)."""
+    4:4:4), MPEG-4 part 2 otherwise.
 
-    def __init__(self, path: Path, width: int, height: int, rate: Fraction | None, crf: int = 23):
-        """rate None: frames come at irregular times (live mode); write() then takes time_s."""
+    Timing, one of: `rate` alone, frame k shown at k / rate (a constant rate, exactly the
+    source's); `rate` and `time_base`, each frame written with its own pts in time_base units
+    (the source's timestamps kept, so a variable-frame-rate clip stays in sync); `rate` None
+    (live mode), each frame written with its pts in milliseconds. `audio`: a source audio stream
+    whose packets `mux_audio` copies without re-encoding.
+    """
+
+    def __init__(self, path: Path, width: int, height: int, rate: Fraction | None, crf: int = 23,
+                 time_base: Fraction | None = None, audio: "av.audio.stream.AudioStream | None" = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = partial_path(self.path)
         self._container = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
         codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        self._timed = rate is None
         self._stream = self._container.add_stream(codec, rate=rate or Fraction(30))
         self._stream.width, self._stream.height = width, height
         even = width % 2 == 0 and height % 2 == 0
@@ -341,26 +400,47 @@ class VideoWriter:
             # superfast: on 2 cores H.264 encoding is the end-to-end bottleneck; it is 1.3x faster
             # than veryfast for ~2x the file size, still smaller than typical sources (docs/benchmarks.md).
             self._stream.options = {"crf": str(crf), "preset": "superfast"}
-        self._stream.codec_context.time_base = Fraction(1, 1000) if self._timed else 1 / Fraction(rate)
+        self._given_pts = rate is None or time_base is not None
+        self._stream.codec_context.time_base = time_base or (Fraction(1, 1000) if rate is None else 1 / Fraction(rate))
+        self._audio = self._container.add_stream_from_template(audio) if audio is not None else None
         self.codec = f"{'H.264' if codec == 'libx264' else 'MPEG-4 part 2'} ({self._stream.pix_fmt})"
         self.frames = 0
         self._last_pts = -1
         self._closed = False
 
-    def write(self, rgb: np.ndarray, time_s: float | None = None) -> None:
+    @property
+    def time_base(self) -> Fraction:
+        return self._stream.codec_context.time_base
+
+    def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
+        """pts: the frame's time in time_base units (given-timestamp modes); kept strictly increasing."""
         if self._i420:
             # OpenCV's RGB->I420 is ~15x faster than letting FFmpeg's swscale convert rgb24
             # (0.2 vs 3.3 ms at 720p), a sixth of the encoder's own time.
             frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
         else:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        if self._timed:  # milliseconds since the start, strictly increasing
-            frame.pts = self._last_pts = max(round((time_s or 0.0) * 1000), self._last_pts + 1)
-        else:  # in units of 1/rate: constant rate, exactly the source's
+        if self._given_pts:
+            frame.pts = self._last_pts = max(int(pts or 0), self._last_pts + 1)
+        else:
             frame.pts = self.frames
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames += 1
+
+    def mux_audio(self, packet: "av.Packet", offset_s: float = 0.0) -> None:
+        """Copy a source audio packet, shifted `offset_s` earlier (the trimmed start); packets that
+        would fall before zero are dropped."""
+        if self._audio is None or packet.pts is None:
+            return
+        shift = round(offset_s / packet.time_base)
+        if packet.pts - shift < 0:
+            return
+        packet.pts -= shift
+        if packet.dts is not None:
+            packet.dts -= shift
+        packet.stream = self._audio
+        self._container.mux(packet)
 
     def close(self) -> None:
         """Flush the encoder and move the file into place (also after an interruption)."""

@@ -38,11 +38,12 @@ def write_blob_dataset(folder: Path, count: int, seed: int = 0) -> Path:
 
 
 def write_video(path: Path, frames, rate=25, rotation: int = 0, codec: str = "libx264",
-                options: dict | None = None, pts: list[int] | None = None) -> Path:
+                options: dict | None = None, pts: list[int] | None = None, audio: bool = False) -> Path:
     """Encode RGB frames into an MP4 with PyAV; rotation sets the display-rotation tag.
 
     options: encoder options (e.g. x265-params); pts: each frame's time in units of 1/rate
-    (irregular steps make a variable-frame-rate clip); default 0, 1, 2, ..."""
+    (irregular steps make a variable-frame-rate clip); default 0, 1, 2, ...; audio: add an AAC
+    tone as long as the video."""
     from fractions import Fraction
 
     import av
@@ -59,12 +60,28 @@ def write_video(path: Path, frames, rate=25, rotation: int = 0, codec: str = "li
             stream.options = options
         if rotation:
             stream.set_display_rotation(rotation)
+        sound = container.add_stream("aac", rate=16000) if audio else None
         for index, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             frame.pts = index if pts is None else pts[index]
             _encode(container, stream, frame)
         _encode(container, stream, None)
+        if sound is not None:
+            last = pts[-1] + 1 if pts else len(frames)
+            _write_tone(container, sound, float(last / rate))
     return path
+
+
+def _write_tone(container, stream, seconds: float, rate: int = 16000) -> None:
+    import av
+
+    samples = (np.sin(np.arange(int(rate * seconds)) / 10) * 0.3).astype(np.float32)
+    for start in range(0, samples.size, 1024):
+        frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024], format="fltp", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        _encode(container, stream, frame)
+    _encode(container, stream, None)
 
 
 def _encode(container, stream, frame) -> None:
@@ -76,16 +93,8 @@ def _encode(container, stream, frame) -> None:
 def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
     import av
 
-    rate = 16000
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=rate)
-        samples = (np.sin(np.arange(int(rate * seconds)) / 10) * 0.3).astype(np.float32)
-        for start in range(0, samples.size, 1024):
-            chunk = samples[start:start + 1024]
-            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
-            frame.sample_rate = rate
-            _encode(container, stream, frame)
-        _encode(container, stream, None)
+        _write_tone(container, container.add_stream("aac", rate=16000), seconds)
     return path
 
 

@@ -228,3 +228,39 @@ def test_parallel_decoding_returns_exactly_the_sequential_frames(tmp_path, case)
     assert [d[2] for d in sequential] == [hashlib.md5(image.tobytes()).hexdigest() for image in reference]
     if case == "hevc-open-gop":
         assert notes and "open-GOP" in notes[0]
+
+
+def _frame_times(path):
+    with av.open(str(path)) as container:
+        return [float(frame.time) for frame in container.decode(video=0)]
+
+
+def test_variable_frame_rate_clip_keeps_every_frame_time_and_its_sound(tiny_weights, tmp_path):
+    """The annotated video is the source, annotated: same frames, each at its own time (a VFR
+    phone clip is not re-timed at its average rate), and the sound copied."""
+    steps = [1 + (i % 4 == 0) * 2 for i in range(60)]  # 1/60 s mostly, every fourth frame 3/60 s
+    pts = list(np.cumsum(steps) - steps[0])
+    source = write_video(tmp_path / "vfr.mp4", _changing_frames(60, (96, 64)), rate=Fraction(60),
+                         pts=pts, audio=True)
+    result = run_cli("video", source, "--out-dir", tmp_path, "--weights", tiny_weights)
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(tmp_path / "vfr.pettrack.csv")
+    out = tmp_path / "vfr.pettrack.mp4"
+    source_times, out_times = _frame_times(source), _frame_times(out)
+    assert len(rows) == len(source_times) == len(out_times) == 60
+    assert out_times == pytest.approx(source_times, abs=1e-3)
+    assert [float(r["time_s"]) for r in rows] == pytest.approx(source_times, abs=1e-3)
+    with av.open(str(out)) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
+        audio_packets = sum(1 for _ in container.demux(container.streams.audio[0]))
+    with av.open(str(source)) as container:
+        assert audio_packets >= sum(1 for p in container.demux(container.streams.audio[0]) if p.size) - 2
+
+
+def test_rotated_clip_frames_rows_and_input_agree(tiny_weights, tmp_path):
+    source = write_video(tmp_path / "phone.mp4", _changing_frames(40, (64, 48)), rotation=270)
+    result = run_cli("video", source, "--out-dir", tmp_path, "--weights", tiny_weights, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(tmp_path / "phone.pettrack.csv")
+    frames, width, height, _, _ = video_facts(tmp_path / "phone.pettrack.mp4")
+    assert len(rows) == frames == 40 and (width, height) == (48, 64)
