@@ -14,7 +14,7 @@ from .data import Sample, photo_of
 from .files import atomic_text
 from .footage import View, canvas_view_raw, degrade, nose_free_view_raw, to_view
 from .geometry import Letterbox
-from .localizer import Localizer
+from .localizer import Localizer, batched
 from .plots import plot_panels
 
 PCK_THRESHOLDS = (5.0, 10.0)  # model pixels
@@ -76,8 +76,7 @@ def predict(
     on_batch: Callable[[int], None] | None = None,
 ) -> list[Prediction]:
     predictions: list[Prediction] = []
-    for start in range(0, len(samples), batch_size):
-        chunk = samples[start : start + batch_size]
+    for chunk in batched(samples, batch_size):
         prepared = [localizer.prepare(s.image, s.scale) for s in chunk]
         output = localizer.infer(np.stack([p.input for p in prepared]))
         for sample, prep, uv, conf in zip(chunk, prepared, output.points, output.confidence):
@@ -177,8 +176,7 @@ def predict_footage(
     localizer: Localizer, cases: list[FootageCase], batch_size: int = 32, on_batch: Callable[[int], None] | None = None,
 ) -> list[FootageResult]:
     results: list[FootageResult] = []
-    for start in range(0, len(cases), batch_size):
-        chunk = cases[start : start + batch_size]
+    for chunk in batched(cases, batch_size):
         output = localizer.infer(np.stack([c.view.image for c in chunk]))
         for case, uv, conf in zip(chunk, output.points, output.confidence):
             if len(case.view.points):

@@ -7,12 +7,12 @@ pettrack metadata (input size, sigma, training, metrics) travels inside the file
 
 from __future__ import annotations
 
-import os
+import copy
 from pathlib import Path
 
 import torch
 
-from .files import partial_path
+from .files import atomic_path
 from .net import NoseNet
 from .weights import ModelInfo
 
@@ -28,17 +28,15 @@ def export_model(model: NoseNet, info: ModelInfo, fmt: str, out: Path) -> Path:
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r} (use {' or '.join(FORMATS)})")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model = model.float().cpu().eval()
+    model = copy.deepcopy(model).float().cpu().eval()  # a copy: the caller's model stays where it is
     example = torch.zeros(2, 3, info.net.input_size, info.net.input_size)
-    tmp = partial_path(out)
-    if fmt == "torchscript":
-        with torch.no_grad():
-            traced = torch.jit.trace(model, example)
-        traced.save(str(tmp), _extra_files={METADATA_NAME: info.to_json()})
-    else:
-        _export_onnx(model, info, example, tmp)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        if fmt == "torchscript":
+            with torch.no_grad():
+                traced = torch.jit.trace(model, example)
+            traced.save(str(tmp), _extra_files={METADATA_NAME: info.to_json()})
+        else:
+            _export_onnx(model, info, example, tmp)
     return out
 
 

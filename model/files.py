@@ -19,32 +19,33 @@ def partial_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_text(path: Path, keep_on_error: bool = False) -> Iterator[IO[str]]:
-    """Open a text file for writing that appears at `path` only when closed.
+def atomic_path(path: Path, keep_on_error: bool = False) -> Iterator[Path]:
+    """A temp path beside `path` for a writer of any kind; it becomes `path` when the block ends.
 
     keep_on_error: on an exception (KeyboardInterrupt included) still move what was written into
-    place, so partial results survive; otherwise the temp file is removed.
+    place, so partial results survive; otherwise the temp file is removed and `path` is untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(path)
-    handle = open(tmp, "w", newline="", encoding="utf-8")
     try:
-        yield handle
+        yield tmp
     except BaseException:
-        handle.close()
-        if keep_on_error:
+        if keep_on_error and tmp.exists():
             os.replace(tmp, path)
         else:
             tmp.unlink(missing_ok=True)
         raise
-    handle.close()
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_text(path: Path, keep_on_error: bool = False) -> Iterator[IO[str]]:
+    """A text file for writing that appears at `path` only when closed (see atomic_path)."""
+    with atomic_path(path, keep_on_error) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        yield handle
 
 
 def atomic_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = partial_path(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from .heatmap import decode
 from .net import NoseNet, fold_batchnorm, normalize
 from .weights import ModelInfo, load_model
 
+T = TypeVar("T")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -52,6 +54,23 @@ class BatchOutput:
     confidence: np.ndarray  # (N,)
     present: np.ndarray  # (N,) bool: confidence >= the localizer's presence threshold
     heatmaps: np.ndarray | None  # (N, S, S) float32, only when asked for
+
+
+def batched(items: Iterable[T], size: int, counts: Callable[[T], bool] = lambda item: True) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items (the last may be shorter): the one batcher of the project.
+
+    counts: which items fill a batch; the others ride along in it (the folder pipeline's
+    unreadable files, which stay in order with the images around them)."""
+    batch: list[T] = []
+    filled = 0
+    for item in items:
+        batch.append(item)
+        filled += bool(counts(item))
+        if filled >= size:
+            yield batch
+            batch, filled = [], 0
+    if batch:
+        yield batch
 
 
 def resolve_device(name: str = "auto") -> torch.device:

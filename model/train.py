@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from .data import AugmentConfig, NoseDataset, Sample, SkippedSample, load_samples, model_view, split_names
 from .evaluate import EvalSummary, FootageSummary, footage_cases, predict, predict_footage, summarize, summarize_footage
 from .footage import FootageMix
-from .files import atomic_text, partial_path
+from .files import atomic_path, atomic_text
 from .heatmap import render_targets
 from .labels import read_labels
 from .localizer import Localizer, resolve_device, resolve_precision
@@ -380,9 +380,8 @@ def _save_checkpoint(config, model, ema, optimizer, scheduler, scaler, history, 
         "rng": torch.get_rng_state(),
         "loader_rng": generator.get_state(),
     }
-    tmp = partial_path(config.checkpoint_path)
-    torch.save(state, tmp)
-    os.replace(tmp, config.checkpoint_path)
+    with atomic_path(config.checkpoint_path) as tmp:
+        torch.save(state, tmp)
 
 
 def _plot_validation_heatmaps(config: TrainConfig, val_set: list[Sample], device: torch.device, count: int = 8) -> None:

@@ -151,6 +151,7 @@ class CameraSummary:
     processed: int = 0
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    interrupted: bool = False  # ended by Ctrl-C (how a live session usually ends)
 
     @property
     def dropped(self) -> int:
@@ -216,7 +217,7 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
                         break
             on_frame(1)
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how a live session ends: close everything below and summarise
+        summary.interrupted = True  # close everything below and summarise
     finally:
         summary.seconds = time.monotonic() - started
         grabber.stop()

@@ -27,12 +27,13 @@ from pettrack.model.localizer import Localizer
 from pettrack.model.plots import plot_presence
 from pettrack.model.train import TrainConfig, TrainingError, train
 from pettrack.model.weights import WeightsError
+from pettrack.tracker import TrackerConfig
 
 from .camera import CameraOptions, SourceError, display_available, parse_source, run_camera
 from .console import RichTrainReporter, err, fail, footage_table, out, progress, summary_table, warn
 from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
 from .sinks import open_csv
-from .video import VideoOptions, VideoOutputs, VideoSummary, device_defaults, run_video
+from .video import VideoOptions, VideoOutputs, device_defaults, run_video
 from .video_io import VideoError, frame_range, probe
 
 app = typer.Typer(
@@ -46,7 +47,7 @@ app = typer.Typer(
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
-WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.safetensors), or a shipped model: default (256 px) or fast (128 px, ~4x quicker on a CPU).")
+WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.safetensors), or a shipped model: default (256 px) or fast (128 px, about twice the frames/s on a CPU, less precise).")
 DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 
 
@@ -54,6 +55,21 @@ MinConfidenceOption = typer.Option(
     None, "--min-confidence", min=0.0, max=1.0,
     help="Heat-map peaks below this are 'no nose' (default: the model's presence threshold, stored in its weights).",
 )
+
+
+TrackerOption = typer.Option(
+    None, "--tracker", help="Tracker settings, a TOML file of name = value lines (see docs/tracker.md); unset ones keep their defaults.",
+)
+
+
+def _tracker_config(path: Optional[Path]) -> TrackerConfig:
+    if path is None:
+        return TrackerConfig()
+    try:
+        return TrackerConfig.from_toml(path)
+    except ValueError as exc:
+        fail(f"--tracker: {exc}")
+        raise typer.Exit(2) from exc
 
 
 def _load_localizer(weights: Optional[Path], device: str, precision: str = "auto",
@@ -117,11 +133,11 @@ def folder(
             bar.advance(task)
             on_failure(failure)
 
-        try:
-            summary = run_folder(localizer, directory, images, options, on_result, on_fail)
-        except KeyboardInterrupt:
-            err.print(f"interrupted; {sink.rows if sink else len(results)} results kept" + (f" in {csv_path}" if csv_path else ""))
-            raise typer.Exit(EXIT_INTERRUPTED)
+        summary = run_folder(localizer, directory, images, options, on_result, on_fail)
+    if summary.interrupted:
+        err.print(f"interrupted; {summary.processed} results kept" + (f" in {csv_path}" if csv_path else ""),
+                  highlight=False, markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
 
     if not (to_stdout or out_file):
         out.print(_results_table(results))
@@ -170,15 +186,17 @@ def video(
     end: Optional[float] = typer.Option(None, "--end", min=0, help="Stop at this time (seconds)."),
     causal: bool = typer.Option(False, "--causal", help="Forward filter only, no look-ahead (as live mode)."),
     decoder: str = typer.Option("auto", "--decoder", help="auto, decord or opencv."),
+    tracker: Optional[Path] = TrackerOption,
 ) -> None:
     """Track the nose through videos: [bold]NAME.pettrack.csv[/] and an annotated [bold]NAME.pettrack.mp4[/]."""
     if len(inputs) > 1 and (csv_file or video_file):
         fail("--csv and --video name the outputs of a single input; use --out-dir for several")
         raise typer.Exit(2)
+    tracker_config = _tracker_config(tracker)
     localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     default_batch, default_workers = device_defaults(localizer.device.type)
-    options = VideoOptions(batch_size or default_batch, workers or default_workers, not no_video, raw, heatmap,
-                           start, end, causal, decoder)
+    options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
+                           start, end, causal, decoder, tracker_config)
     failed = []
     for source in inputs:
         outputs = VideoOutputs.beside(source, out_dir, csv_file, video_file, not no_video)
@@ -208,13 +226,11 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
             done = bar.tasks[task].completed + n
             bar.update(task, advance=n, rate=f"{done / max(time.perf_counter() - started, 1e-9):.1f} fps")
 
-        try:
-            summary = run_video(localizer, info, outputs, options, advance)
-        except KeyboardInterrupt as exc:
-            partial = exc.args[0] if exc.args and isinstance(exc.args[0], VideoSummary) else None
-            done = f"{partial.frames} frames" if partial else "the frames so far"
-            err.print(f"interrupted; {done} kept in {outputs.csv}" + (f" and {outputs.video}" if outputs.video else ""))
-            raise typer.Exit(EXIT_INTERRUPTED)
+        summary = run_video(localizer, info, outputs, options, advance, on_note=lambda text: warn(str(source), text))
+    if summary.interrupted:
+        err.print(f"interrupted; {summary.frames} frames kept in {outputs.csv}"
+                  + (f" and {outputs.video}" if outputs.video else ""), highlight=False, markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if summary.frames == 0:
         outputs.csv.unlink(missing_ok=True)
         raise VideoError(summary.error or f"{source}: no frame could be decoded")
@@ -243,14 +259,16 @@ def camera(
     reconnect_limit: float = typer.Option(60.0, "--reconnect-limit", help="Give up on a dropped stream after this many seconds."),
     weights: Optional[Path] = WeightsOption,
     min_confidence: Optional[float] = MinConfidenceOption,
+    tracker: Optional[Path] = TrackerOption,
     device: str = DeviceOption,
 ) -> None:
     """Live mode: track the nose on a camera or stream as it happens (Ctrl-C to stop)."""
+    tracker_config = _tracker_config(tracker)
     if show and not display_available():
         warn("--show", "no display available (DISPLAY is not set); running without a window")
         show = False
     localizer = _load_localizer(weights, device, min_confidence=min_confidence)
-    options = CameraOptions(show, csv_file, video_file, duration, frames, reconnect_limit)
+    options = CameraOptions(show, csv_file, video_file, duration, frames, reconnect_limit, tracker_config)
     with progress("frames") as bar:
         task = bar.add_task(f"live {source}", total=frames, rate="")
         try:
@@ -268,6 +286,8 @@ def camera(
     if summary.processed == 0:
         fail(f"no frame was processed from {source!r}")
         raise typer.Exit(EXIT_FAILED)
+    if summary.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @app.command()

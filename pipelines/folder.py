@@ -14,7 +14,7 @@ import numpy as np
 
 from pettrack.model.files import atomic_bytes
 from pettrack.model.images import ImageReadError, LoadedImage, is_image_path, load_image
-from pettrack.model.localizer import Localizer, Prepared
+from pettrack.model.localizer import Localizer, Prepared, batched
 
 from .draw import draw_nose, encode_image, overlay_heatmap
 from .parallel import ordered_map
@@ -58,6 +58,7 @@ class FolderOptions:
 class FolderSummary:
     processed: int = 0
     failures: list[ImageFailure] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C: the results so far were all delivered
 
 
 def find_files(root: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
@@ -91,17 +92,6 @@ def _decoder(localizer: Localizer) -> Callable[[Path], _Decoded]:
     return decode
 
 
-def _batches(decoded: Iterator[tuple[Path, _Decoded]], size: int) -> Iterator[list[_Decoded]]:
-    batch: list[_Decoded] = []
-    for _, item in decoded:
-        batch.append(item)
-        if sum(1 for b in batch if b.error is None) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def run_folder(
     localizer: Localizer,
     root: Path,
@@ -110,10 +100,22 @@ def run_folder(
     on_result: Callable[[ImageResult], None],
     on_failure: Callable[[ImageFailure], None],
 ) -> FolderSummary:
-    """Localize the nose in each path; callbacks fire in file order as results are made."""
+    """Localize the nose in each path; callbacks fire in file order as results are made. Ctrl-C
+    ends the run early with `interrupted` set in the summary."""
     summary = FolderSummary()
+    try:
+        _localize_all(localizer, root, paths, options, summary, on_result, on_failure)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    return summary
+
+
+def _localize_all(
+    localizer: Localizer, root: Path, paths: list[Path], options: FolderOptions, summary: FolderSummary,
+    on_result: Callable[[ImageResult], None], on_failure: Callable[[ImageFailure], None],
+) -> None:
     decoded = ordered_map(_decoder(localizer), paths, options.workers, window=options.batch_size + 2 * options.workers)
-    for batch in _batches(decoded, options.batch_size):
+    for batch in batched((item for _, item in decoded), options.batch_size, counts=lambda item: item.error is None):
         good = [item for item in batch if item.error is None]
         output = localizer.infer(np.stack([item.prepared.input for item in good]), heatmaps=options.heatmap) if good else None
         good_index = {id(item): i for i, item in enumerate(good)}
@@ -137,7 +139,6 @@ def run_folder(
                     on_failure(ImageFailure(relative, f"annotated copy not written: {exc}"))
             summary.processed += 1
             on_result(result)
-    return summary
 
 
 def _write_annotated(item: _Decoded, result: ImageResult, heatmap: np.ndarray | None, target: Path) -> None:

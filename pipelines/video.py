@@ -19,13 +19,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import cv2
 import numpy as np
 
 from pettrack.model.geometry import Letterbox
-from pettrack.model.localizer import Localizer
+from pettrack.model.localizer import Localizer, Prepared, batched
 from pettrack.tracker import TRACKED, TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit
 
 from .draw import NOSE_RGB, RAW_RGB, draw_nose, marker_size, overlay_heatmap
@@ -45,7 +45,6 @@ CSV_FLUSH_ROWS = 64
 class VideoOptions:
     batch_size: int = 16
     workers: int = 2
-    write_video: bool = True
     draw_raw: bool = False
     heatmap: bool = False
     start_s: float | None = None
@@ -109,17 +108,6 @@ def csv_row(point: TrackPoint) -> list[str]:
             _cell(point.y_raw), _cell(point.confidence, 4), point.state]
 
 
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 class AnnotationMismatch(VideoError):
     """The annotated video could not be kept in step with the CSV."""
 
@@ -133,9 +121,8 @@ class AnnotationWriter:
     point it is drawn with (index or time) is an error, never a silent stop: close() raises it.
     """
 
-    def __init__(self, info: VideoInfo, path: Path, start: int, options: VideoOptions, box: Letterbox):
+    def __init__(self, info: VideoInfo, path: Path, start: int, options: VideoOptions):
         self._options = options
-        self._box = box  # maps heat-maps back onto the frames; the same for the whole video
         self._replay = SourceReplay(info)
         self._writer = VideoWriter(path, info.width, info.height, info.rate, time_base=self._replay.time_base,
                                    audio=self._replay.audio)
@@ -144,15 +131,16 @@ class AnnotationWriter:
         self._first: SourceFrame | None = None
         self._frames = self._replay.frames(start, self._copy_audio)
         self._queue: queue.Queue = queue.Queue(maxsize=4 * SMOOTHING_LAG)
-        self._heatmaps: dict[int, np.ndarray] = {}
+        self._heatmaps: dict[int, tuple[np.ndarray, Letterbox]] = {}
         self._trail: deque[tuple[float, float]] = deque(maxlen=TRAIL)
         self._half_frame_s = 0.5 / float(info.rate) if info.rate else 0.02
         self.error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="pettrack-writer", daemon=True)
         self._thread.start()
 
-    def add_heatmap(self, frame: int, heatmap: np.ndarray) -> None:
-        self._heatmaps[frame] = (np.clip(heatmap, 0, 1) * 255).astype(np.uint8)
+    def add_heatmap(self, frame: int, heatmap: np.ndarray, box: Letterbox) -> None:
+        """The frame's heat-map (model space) and the letterbox that maps it onto that frame."""
+        self._heatmaps[frame] = (np.clip(heatmap, 0, 1) * 255).astype(np.uint8), box
 
     def submit(self, point: TrackPoint | None) -> None:
         while self._thread.is_alive():
@@ -195,7 +183,7 @@ class AnnotationWriter:
     def _draw(self, image: np.ndarray, point: TrackPoint) -> np.ndarray:
         heat = self._heatmaps.pop(point.frame, None)
         if heat is not None:
-            image = overlay_heatmap(image, self._box.heatmap_to_image(heat.astype(np.float32) / 255.0))
+            image = overlay_heatmap(image, heat[1].heatmap_to_image(heat[0].astype(np.float32) / 255.0))
         if self._options.draw_raw and point.x_raw is not None:
             draw_nose(image, point.x_raw, point.y_raw, colour=RAW_RGB)
         if point.x is None:
@@ -225,20 +213,22 @@ def run_video(
     outputs: VideoOutputs,
     options: VideoOptions,
     on_progress: Callable[[int], None] = lambda n: None,
+    on_note: Callable[[str], None] = lambda text: None,
 ) -> VideoSummary:
+    """Track one video into its outputs. Ctrl-C ends the run early: the summary says
+    `interrupted`, and the outputs hold every frame done so far (valid CSV, playable video)."""
     start, stop = frame_range(info, options.start_s, options.end_s)
-    box = Letterbox.fit(info.width, info.height, localizer.size)
     builder = TrackBuilder(options.tracker, image_pixels_per_unit(info.width, info.height), causal=options.causal,
                            lag=None if options.causal else SMOOTHING_LAG)
     summary = VideoSummary()
     began = time.perf_counter()
 
-    def prepare(frame: Frame) -> tuple[int, float, np.ndarray]:
-        frame_box = box if frame.rgb.shape[:2] == (info.height, info.width) else \
-            Letterbox.fit(frame.rgb.shape[1], frame.rgb.shape[0], localizer.size)
-        return frame.index, frame.time_s, frame_box.apply(frame.rgb)
+    def prepare(frame: Frame) -> tuple[Frame, Prepared]:
+        # Each frame its own letterbox: a stream may change size, and a point is only ever mapped
+        # back with the box of the frame it came from.
+        return frame, localizer.prepare(frame.rgb)
 
-    writer = AnnotationWriter(info, outputs.video, start, options, box) if outputs.video else None
+    writer = AnnotationWriter(info, outputs.video, start, options) if outputs.video else None
     summary.codec = writer.codec if writer else None
     try:
         with open_csv(outputs.csv, CSV_COLUMNS) as sink:
@@ -254,17 +244,17 @@ def run_video(
                 if sink.rows % CSV_FLUSH_ROWS < len(points):
                     sink.flush()
 
-            frames = parallel_frames(info, start, stop, options.workers, prepare, options.decoder)
+            frames = parallel_frames(info, start, stop, options.workers, prepare, options.decoder, on_note)
             try:
-                for batch in _batched(frames, options.batch_size):
-                    output = localizer.infer(np.stack([b[2] for b in batch]), heatmaps=options.heatmap)
-                    for i, (index, time_s, _) in enumerate(batch):
-                        x, y = (float(v) for v in box.to_image(output.points[i], clip=True))
+                for batch in batched(frames, options.batch_size):
+                    output = localizer.infer(np.stack([p.input for _, p in batch]), heatmaps=options.heatmap)
+                    for i, (frame, prepared) in enumerate(batch):
+                        x, y = (float(v) for v in prepared.to_original(output.points[i]))
                         if not output.present[i]:
                             x = y = None  # a peak below the presence threshold is no detection
                         if writer and output.heatmaps is not None:
-                            writer.add_heatmap(index, output.heatmaps[i])
-                        emit(builder.push(index, time_s, x, y, float(output.confidence[i])))
+                            writer.add_heatmap(frame.index, output.heatmaps[i], prepared.box)
+                        emit(builder.push(frame.index, frame.time_s, x, y, float(output.confidence[i])))
                     on_progress(len(batch))
             except DecodeError as exc:
                 summary.error = str(exc)
@@ -277,6 +267,4 @@ def run_video(
         if writer:
             writer.close()
     summary.seconds = time.perf_counter() - began
-    if summary.interrupted:
-        raise KeyboardInterrupt(summary)
     return summary

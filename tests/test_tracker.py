@@ -1,8 +1,9 @@
 """Tracker behaviour on synthetic tracks with known truth."""
 
 import numpy as np
+import pytest
 
-from pettrack.tracker import LOST, PREDICTED, TRACKED, TrackerConfig, track
+from pettrack.tracker import LOST, PREDICTED, TRACKED, TrackBuilder, TrackerConfig, track
 
 FPS = 30.0
 
@@ -122,3 +123,22 @@ def test_sliding_window_smoothing_equals_the_whole_file_pass():
     assert [p.state for p in windowed] == [p.state for p in whole]
     both = [(a, b) for a, b in zip(whole, windowed) if a.x is not None]
     assert max(max(abs(a.x - b.x), abs(a.y - b.y)) for a, b in both) < 0.01
+
+
+def test_lag_only_applies_to_smoothing():
+    with pytest.raises(ValueError, match="causal"):
+        TrackBuilder(causal=True, lag=30)
+    with pytest.raises(ValueError, match="lag"):
+        TrackBuilder(lag=0)
+
+
+def test_tracker_settings_from_toml(tmp_path):
+    good = tmp_path / "t.toml"
+    good.write_text("[tracker]\ngate = 5.0\nmax_coast_frames = 4\n")
+    config = TrackerConfig.from_toml(good)
+    assert (config.gate, config.max_coast_frames, config.accel_std) == (5.0, 4, TrackerConfig().accel_std)
+    for text, words in (("gat = 5\n", "unknown tracker setting"), ("gate = -1\n", "gate"),
+                        ("gate = 'x'\n", "number"), ("gate = \n", "not valid TOML")):
+        good.write_text(text)
+        with pytest.raises(ValueError, match=words):
+            TrackerConfig.from_toml(good)

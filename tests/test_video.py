@@ -264,3 +264,16 @@ def test_rotated_clip_frames_rows_and_input_agree(tiny_weights, tmp_path):
     rows = read_rows(tmp_path / "phone.pettrack.csv")
     frames, width, height, _, _ = video_facts(tmp_path / "phone.pettrack.mp4")
     assert len(rows) == frames == 40 and (width, height) == (48, 64)
+
+
+def test_tracker_settings_from_the_command_line(tiny_weights, tmp_path):
+    settings = tmp_path / "strict.toml"
+    settings.write_text("min_confidence = 1.0\n")  # no detection is ever good enough: every frame lost
+    result = run_cli("video", CLIP, "--out-dir", tmp_path, "--end", "0.5", "--no-video", "--weights", tiny_weights,
+                     "--tracker", settings)
+    assert result.returncode == 0, result.stderr
+    assert {r["state"] for r in read_rows(tmp_path / "dog_4s.pettrack.csv")} == {"lost"}
+    settings.write_text("min_confidence = 2\n")
+    result = run_cli("video", CLIP, "--out-dir", tmp_path / "x", "--no-video", "--tracker", settings)
+    assert result.returncode == 2 and "min_confidence" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()

@@ -15,7 +15,9 @@ filter is built with `pixels_per_unit`, the number of image pixels per unit for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import numpy as np
 from filterpy.common import Q_discrete_white_noise
@@ -50,6 +52,39 @@ class TrackerConfig:
     max_coast_frames: int = 10
     # Uncertainty of the velocity when a track starts (units / s).
     initial_velocity_std: float = 300.0
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise ValueError(f"tracker setting {item.name} must be a number, got {value!r}")
+            if value < 0 or (item.name in ("measurement_std", "accel_std", "gate", "initial_velocity_std") and value == 0):
+                raise ValueError(f"tracker setting {item.name} must be {'positive' if value == 0 else 'at least 0'}, got {value}")
+        if self.min_confidence > 1:
+            raise ValueError(f"tracker setting min_confidence must be at most 1, got {self.min_confidence}")
+        if int(self.max_coast_frames) != self.max_coast_frames:
+            raise ValueError(f"tracker setting max_coast_frames must be a whole number, got {self.max_coast_frames}")
+
+    @classmethod
+    def from_toml(cls, path: Path) -> "TrackerConfig":
+        """Settings from a TOML file of `name = value` lines (names as in this class, any subset;
+        the rest keep their defaults). Raises ValueError naming the file and the problem."""
+        try:
+            with open(path, "rb") as handle:
+                values = tomllib.load(handle)
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read it ({exc.strerror})") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not valid TOML ({exc})") from exc
+        values = values.get("tracker", values)  # a [tracker] table or top-level keys
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown tracker setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        try:
+            return replace(cls(), **values)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ continuous stretch of track, so every point also uses the frames after it.
 With `lag` set, points are released once `lag` newer frames have been seen, smoothed by an RTS
 pass over the held window. The influence of a measurement on an estimate decays within a few
 frames, so a lag of a second gives the whole-file result (tests check it to 0.01 px), while the
-video pipeline only holds `lag` frames in memory however long the video is.
+video pipeline holds at most 2 x lag - 1 frames' detections (points are released in chunks of
+`lag`) however long the video is. `lag` only applies to smoothing, so it cannot be combined with
+`causal`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class TrackBuilder:
 
     def __init__(self, config: TrackerConfig = TrackerConfig(), pixels_per_unit: float = 1.0,
                  causal: bool = False, lag: int | None = None):
+        if causal and lag is not None:
+            raise ValueError("a causal track releases every point at once; lag applies only to smoothing")
+        if lag is not None and lag < 1:
+            raise ValueError(f"lag must be at least 1 frame, got {lag}")
         self.filter = NoseKalman(config, pixels_per_unit)
         self.causal = causal
         self.lag = lag  # None: hold a whole stretch (exact whole-file RTS)
@@ -77,7 +83,7 @@ class TrackBuilder:
         else:
             self._stretch.append(pending)
         # Release in chunks of `lag` frames so the smoothing pass runs once per chunk, not per frame.
-        if self.lag is not None and len(self._stretch) >= 2 * max(self.lag, 1):
+        if self.lag is not None and len(self._stretch) >= 2 * self.lag:
             released += self._release(keep=self.lag)
         return released
 
