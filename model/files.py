@@ -10,7 +10,19 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """True when two paths name one file (links and relative paths resolved; also for a file
+    that does not exist yet)."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
 
 
 def partial_path(path: Path) -> Path:
@@ -19,8 +31,9 @@ def partial_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path, keep_on_error: bool = False) -> Iterator[Path]:
-    """A temp path beside `path` for a writer of any kind; it becomes `path` when the block ends.
+def atomic_path(path: Path, keep_on_error: bool = False, keep: Callable[[], bool] = lambda: True) -> Iterator[Path]:
+    """A temp path beside `path` for a writer of any kind; it becomes `path` when the block ends,
+    if keep() says there is something worth keeping (otherwise an earlier file at `path` stays).
 
     keep_on_error: on an exception (KeyboardInterrupt included) still move what was written into
     place, so partial results survive; otherwise the temp file is removed and `path` is untouched.
@@ -31,18 +44,21 @@ def atomic_path(path: Path, keep_on_error: bool = False) -> Iterator[Path]:
     try:
         yield tmp
     except BaseException:
-        if keep_on_error and tmp.exists():
+        if keep_on_error and tmp.exists() and keep():
             os.replace(tmp, path)
         else:
             tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
+    if keep():
+        os.replace(tmp, path)
+    else:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
-def atomic_text(path: Path, keep_on_error: bool = False) -> Iterator[IO[str]]:
+def atomic_text(path: Path, keep_on_error: bool = False, keep: Callable[[], bool] = lambda: True) -> Iterator[IO[str]]:
     """A text file for writing that appears at `path` only when closed (see atomic_path)."""
-    with atomic_path(path, keep_on_error) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path, keep_on_error, keep) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         yield handle
 
 

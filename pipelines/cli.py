@@ -99,17 +99,19 @@ def folder(
     if not directory.is_dir():
         fail(f"{directory}: not a folder")
         raise typer.Exit(EXIT_FAILED)
-    if annotate is not None and annotate.resolve() == directory.resolve():
-        fail("--annotate must be a different folder from the input (originals are never overwritten)")
-        raise typer.Exit(2)
     images, others = find_files(directory, recursive)
     for other in others:
         warn(str(other), "skipped, not an image file type")
     if not images:
         fail(f"{directory}: no images found (looked for .jpg .jpeg .png .webp .bmp .tif .tiff{'' if recursive else '; --recursive for subfolders'})")
         raise typer.Exit(EXIT_FAILED)
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     options = FolderOptions(batch_size, workers, annotate, heatmap)
+    try:
+        options.check(directory)
+    except ValueError as exc:
+        fail(str(exc))
+        raise typer.Exit(2) from exc
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     results: list[ImageResult] = []
     csv_path = out_file
     to_stdout = csv and out_file is None
@@ -143,8 +145,6 @@ def folder(
         out.print(_results_table(results))
     _print_folder_summary(summary.processed, len(images), summary.failures, csv_path, annotate)
     if summary.processed == 0:
-        if csv_path is not None:
-            csv_path.unlink(missing_ok=True)  # a header-only file would look like a result
         fail("no image could be processed")
         raise typer.Exit(EXIT_FAILED)
 
@@ -212,9 +212,6 @@ def video(
 
 def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, options: VideoOptions) -> None:
     info = probe(source)
-    for target in (outputs.csv, outputs.video):
-        if target is not None and target.resolve() == source.resolve():
-            raise VideoError(f"{source}: refusing to write an output over the input")
     err.print(f"{source}: {info.width}x{info.height}, {info.frame_count} frames at {float(info.rate):.3f} fps"
               f" ({info.rate}){f', rotated {info.rotation} degrees' if info.rotation else ''}", highlight=False)
     with progress("frames") as bar:
@@ -232,7 +229,6 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
                   + (f" and {outputs.video}" if outputs.video else ""), highlight=False, markup=False)
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary.frames == 0:
-        outputs.csv.unlink(missing_ok=True)
         raise VideoError(summary.error or f"{source}: no frame could be decoded")
     if summary.error:
         warn(str(source), f"{summary.error}; the {summary.frames} frames before it are kept")

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from pettrack.model.files import atomic_bytes
+from pettrack.model.files import atomic_bytes, same_file
 from pettrack.model.images import ImageReadError, LoadedImage, is_image_path, load_image
 from pettrack.model.localizer import Localizer, Prepared, batched
 
@@ -52,6 +52,11 @@ class FolderOptions:
     workers: int = 2
     annotate_dir: Path | None = None
     heatmap: bool = False
+
+    def check(self, root: Path) -> None:
+        """Refuse, before any work, an annotation folder that would overwrite the originals."""
+        if self.annotate_dir is not None and same_file(self.annotate_dir, root):
+            raise ValueError("--annotate must be a different folder from the input (originals are never overwritten)")
 
 
 @dataclass
@@ -102,6 +107,7 @@ def run_folder(
 ) -> FolderSummary:
     """Localize the nose in each path; callbacks fire in file order as results are made. Ctrl-C
     ends the run early with `interrupted` set in the summary."""
+    options.check(root)
     summary = FolderSummary()
     try:
         _localize_all(localizer, root, paths, options, summary, on_result, on_failure)

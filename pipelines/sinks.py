@@ -39,11 +39,15 @@ def append_csv(path: Path, columns: Sequence[str]) -> tuple[IO[str], CsvSink]:
 @contextlib.contextmanager
 def open_csv(path: Path | None, columns: Sequence[str]) -> Iterator[CsvSink]:
     """CSV to `path` (atomically; on Ctrl-C or an error the rows so far are kept as a valid
-    file) or, with path None, to standard output."""
+    file; a file without rows is never written) or, with path None, to standard output."""
     if path is None:
         sink = CsvSink(sys.stdout, columns)
         yield sink
         sink.flush()
         return
-    with atomic_text(path, keep_on_error=True) as handle:
-        yield CsvSink(handle, columns)
+    sinks: list[CsvSink] = []
+    # Only a file with rows replaces what is at `path`: an empty or failed rerun leaves the
+    # earlier results as they were.
+    with atomic_text(path, keep_on_error=True, keep=lambda: bool(sinks and sinks[0].rows)) as handle:
+        sinks.append(CsvSink(handle, columns))
+        yield sinks[0]

@@ -24,6 +24,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from pettrack.model.files import same_file
 from pettrack.model.geometry import Letterbox
 from pettrack.model.localizer import Localizer, Prepared, batched
 from pettrack.tracker import TRACKED, TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit
@@ -67,6 +68,15 @@ class VideoOutputs:
         stem = source.stem
         return cls(csv or folder / f"{stem}.pettrack.csv",
                    (video or folder / f"{stem}.pettrack.mp4") if write_video else None)
+
+    def check(self, source: Path) -> None:
+        """Refuse, before any work, outputs that would overwrite the input or each other."""
+        targets = [t for t in (self.csv, self.video) if t is not None]
+        for target in targets:
+            if same_file(target, source):
+                raise VideoError(f"{source}: refusing to write an output over the input ({target})")
+        if len(targets) == 2 and same_file(*targets):
+            raise VideoError(f"{self.csv}: the CSV and the annotated video cannot be the same file")
 
 
 @dataclass
@@ -217,6 +227,7 @@ def run_video(
 ) -> VideoSummary:
     """Track one video into its outputs. Ctrl-C ends the run early: the summary says
     `interrupted`, and the outputs hold every frame done so far (valid CSV, playable video)."""
+    outputs.check(info.path)
     start, stop = frame_range(info, options.start_s, options.end_s)
     builder = TrackBuilder(options.tracker, image_pixels_per_unit(info.width, info.height), causal=options.causal,
                            lag=None if options.causal else SMOOTHING_LAG)

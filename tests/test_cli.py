@@ -235,3 +235,45 @@ def test_folder_applies_the_presence_threshold_from_the_weights(tiny_weights, tm
 
     result = run_cli("folder", SAMPLES / "images", "--weights", strict, "--min-confidence", "1.5")
     assert result.returncode == 2 and "min-confidence" in result.stderr
+
+
+def test_a_rerun_that_produces_nothing_leaves_earlier_results(tiny_weights, tmp_path):
+    out = tmp_path / "noses.csv"
+    assert run_cli("folder", SAMPLES / "images", "--out", out, "--weights", tiny_weights).returncode == 0
+    earlier = out.read_bytes()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.jpg").write_bytes(b"not a jpeg")
+    result = run_cli("folder", bad, "--out", out, "--weights", tiny_weights)
+    assert result.returncode == 1 and "broken.jpg" in result.stderr
+    assert out.read_bytes() == earlier
+    assert not list(tmp_path.glob(".*partial*"))
+
+    video_out = tmp_path / "v"
+    assert run_cli("video", SAMPLES / "dog_4s.mp4", "--out-dir", video_out, "--end", "0.3", "--no-video",
+                   "--weights", tiny_weights).returncode == 0
+    earlier = (video_out / "dog_4s.pettrack.csv").read_bytes()
+    result = run_cli("video", SAMPLES / "dog_4s.mp4", "--out-dir", video_out, "--start", "100", "--no-video",
+                     "--weights", tiny_weights)
+    assert result.returncode == 1
+    assert (video_out / "dog_4s.pettrack.csv").read_bytes() == earlier
+
+
+def test_outputs_never_overwrite_inputs_in_the_library(tiny_weights, tmp_path):
+    from pettrack.model.localizer import Localizer
+    from pettrack.pipelines.folder import FolderOptions, run_folder
+    from pettrack.pipelines.video import VideoOptions, VideoOutputs, run_video
+    from pettrack.pipelines.video_io import VideoError, probe
+
+    clip = shutil.copy(SAMPLES / "dog_4s.mp4", tmp_path / "clip.mp4")
+    before = clip.read_bytes()
+    localizer = Localizer.load(tiny_weights, device="cpu")
+    with pytest.raises(VideoError, match="over the input"):
+        run_video(localizer, probe(clip), VideoOutputs(tmp_path / "x.csv", clip), VideoOptions())
+    with pytest.raises(VideoError, match="same file"):
+        run_video(localizer, probe(clip), VideoOutputs(tmp_path / "x.mp4", tmp_path / "x.mp4"), VideoOptions())
+    assert clip.read_bytes() == before
+    with pytest.raises(ValueError, match="different folder"):
+        run_folder(localizer, tmp_path, [], FolderOptions(annotate_dir=tmp_path / "." ), print, print)
+    result = run_cli("folder", SAMPLES / "images", "--annotate", SAMPLES / "images", "--weights", tiny_weights)
+    assert result.returncode == 2 and "different folder" in result.stderr
