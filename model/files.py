@@ -44,15 +44,17 @@ def atomic_path(path: Path, keep_on_error: bool = False, keep: Callable[[], bool
     try:
         yield tmp
     except BaseException:
-        if keep_on_error and tmp.exists() and keep():
-            os.replace(tmp, path)
-        else:
-            tmp.unlink(missing_ok=True)
+        commit(tmp, path, keep_on_error and tmp.exists() and keep())
         raise
-    if keep():
+    commit(tmp, path, keep())
+
+
+def commit(tmp: Path, path: Path, keep: bool) -> None:
+    """End a write through a temp file: rename it over `path`, or remove it (path untouched)."""
+    if keep:
         os.replace(tmp, path)
     else:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ import numpy as np
 from pettrack.model.localizer import Localizer
 from pettrack.tracker import TrackBuilder, TrackerConfig, image_pixels_per_unit
 
-from .draw import draw_nose
+from .draw import TrackOverlay
 from .sinks import append_csv
 from .video import CSV_COLUMNS, csv_row
 from .video_io import VideoWriter
@@ -176,6 +176,7 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
     csv_handle, csv_sink = append_csv(options.csv, CSV_COLUMNS) if options.csv else (None, None)
     writer = None
     builder: TrackBuilder | None = None
+    overlay = TrackOverlay()  # the same drawing as the annotated video file
     started = time.monotonic()
     last = -1
     try:
@@ -204,9 +205,7 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
                 csv_sink.write(csv_row(point))
                 csv_sink.flush()
             if options.video or options.show:
-                image = grabbed.rgb.copy()
-                if point.x is not None:
-                    draw_nose(image, point.x, point.y, point.confidence)
+                image = overlay.draw(grabbed.rgb.copy(), point)
                 if options.video:
                     if writer is None:
                         writer = VideoWriter(options.video, image.shape[1], image.shape[0], rate=None)

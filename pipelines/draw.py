@@ -1,9 +1,14 @@
-"""Overlays drawn onto RGB images: the nose marker and a heat-map."""
+"""Overlays drawn onto RGB images: the nose marker, the track with its trail, and a heat-map.
+One module for every output that shows a nose: annotated images, annotated video, live view."""
 
 from __future__ import annotations
 
+from collections import deque
+
 import cv2
 import numpy as np
+
+from pettrack.tracker import TRACKED, TrackPoint
 
 NOSE_RGB = (255, 40, 160)
 RAW_RGB = (255, 220, 0)
@@ -30,6 +35,33 @@ def draw_nose(image: np.ndarray, x: float, y: float, confidence: float | None = 
         cv2.putText(image, f"{confidence:.2f}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
         cv2.putText(image, f"{confidence:.2f}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
     return image
+
+
+COASTING_RGB = (160, 160, 160)  # the track runs on prediction: no detection backs it
+TRAIL = 12  # frames of track drawn behind the nose
+
+
+class TrackOverlay:
+    """Draws a track frame by frame: the nose (grey while coasting), a trail of its recent
+    positions and, optionally, the raw detection. Keeps the trail between frames."""
+
+    def __init__(self, draw_raw: bool = False):
+        self.draw_raw = draw_raw
+        self._trail: deque[tuple[float, float]] = deque(maxlen=TRAIL)
+
+    def draw(self, image: np.ndarray, point: TrackPoint) -> np.ndarray:
+        """Draw onto `image` in place and return it."""
+        if self.draw_raw and point.x_raw is not None:
+            draw_nose(image, point.x_raw, point.y_raw, colour=RAW_RGB)
+        if point.x is None:
+            self._trail.clear()
+            return image
+        self._trail.append((point.x, point.y))
+        if len(self._trail) > 1:
+            line = (np.array(self._trail) * 16).round().astype(np.int32)
+            cv2.polylines(image, [line], False, NOSE_RGB, max(1, marker_size(image) // 4), cv2.LINE_AA, 4)
+        draw_nose(image, point.x, point.y, point.confidence, colour=NOSE_RGB if point.state == TRACKED else COASTING_RGB)
+        return image
 
 
 def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:

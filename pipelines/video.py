@@ -16,20 +16,18 @@ import os
 import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from pettrack.model.files import same_file
 from pettrack.model.geometry import Letterbox
 from pettrack.model.localizer import Localizer, Prepared, batched
-from pettrack.tracker import TRACKED, TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit
+from pettrack.tracker import TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit
 
-from .draw import NOSE_RGB, RAW_RGB, draw_nose, marker_size, overlay_heatmap
+from .draw import TrackOverlay, overlay_heatmap
 from .sinks import open_csv
 from .video_io import (
     DecodeError, Frame, SourceFrame, SourceReplay, VideoError, VideoInfo, VideoWriter, frame_range, parallel_frames,
@@ -38,7 +36,6 @@ from .video_io import (
 CSV_COLUMNS = ("frame", "time_s", "x", "y", "x_raw", "y_raw", "confidence", "state")
 # Frames of look-ahead for the smoother: one second at 30 fps equals a whole-file RTS pass.
 SMOOTHING_LAG = 30
-TRAIL = 12  # frames of track drawn behind the nose
 CSV_FLUSH_ROWS = 64
 
 
@@ -142,7 +139,7 @@ class AnnotationWriter:
         self._frames = self._replay.frames(start, self._copy_audio)
         self._queue: queue.Queue = queue.Queue(maxsize=4 * SMOOTHING_LAG)
         self._heatmaps: dict[int, tuple[np.ndarray, Letterbox]] = {}
-        self._trail: deque[tuple[float, float]] = deque(maxlen=TRAIL)
+        self._overlay = TrackOverlay(options.draw_raw)
         self._half_frame_s = 0.5 / float(info.rate) if info.rate else 0.02
         self.error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="pettrack-writer", daemon=True)
@@ -194,18 +191,7 @@ class AnnotationWriter:
         heat = self._heatmaps.pop(point.frame, None)
         if heat is not None:
             image = overlay_heatmap(image, heat[1].heatmap_to_image(heat[0].astype(np.float32) / 255.0))
-        if self._options.draw_raw and point.x_raw is not None:
-            draw_nose(image, point.x_raw, point.y_raw, colour=RAW_RGB)
-        if point.x is None:
-            self._trail.clear()
-            return image
-        self._trail.append((point.x, point.y))
-        if len(self._trail) > 1:
-            line = (np.array(self._trail) * 16).round().astype(np.int32)
-            cv2.polylines(image, [line], False, NOSE_RGB, max(1, marker_size(image) // 4), cv2.LINE_AA, 4)
-        colour = NOSE_RGB if point.state == TRACKED else (160, 160, 160)
-        draw_nose(image, point.x, point.y, point.confidence, colour=colour)
-        return image
+        return self._overlay.draw(image, point)
 
     def close(self) -> None:
         """Finish the queued frames and leave a playable file (also after Ctrl-C)."""

@@ -13,7 +13,6 @@ still leaves a playable file.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +22,7 @@ import av
 import cv2
 import numpy as np
 
-from pettrack.model.files import partial_path
+from pettrack.model.files import commit, partial_path
 
 from .parallel import ordered_map
 
@@ -450,10 +449,7 @@ class VideoWriter:
         for packet in self._stream.encode():
             self._container.mux(packet)
         self._container.close()
-        if self.frames:
-            os.replace(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        commit(self._tmp, self.path, keep=self.frames > 0)
 
     def __enter__(self) -> "VideoWriter":
         return self
