@@ -131,7 +131,8 @@ def main() -> None:
               f"{result['nose_point_on_nose']:.1%} | {result['no_nose_pointed']:.1%} | "
               + " | ".join(f"{v:.1%}" for v in swept) + " |")
         if args.sheet:
-            name = Path(weights).stem
+            path = Path(weights)
+            name = weights if len(path.parts) == 1 else f"{path.parent.name}-{path.stem}"  # run folders share stems
             for clip in sorted({f.clip for f in frames}):
                 chosen = [i for i, f in enumerate(frames) if f.clip == clip]
                 contact_sheet([frames[i] for i in chosen], [images[i] for i in chosen], [detections[i] for i in chosen],

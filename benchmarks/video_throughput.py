@@ -116,11 +116,19 @@ def parse_pettrack(stderr: str) -> tuple[int, float]:
 
 
 def publish(text: str, title: str, write: Path | None) -> None:
-    """Print a result and, with --write, append it to a markdown file as a dated section."""
+    """Print a result and, with --write, make it the current `## title` section of a markdown
+    file: the section is replaced (its history is in git), or added at the end."""
     print(text)
-    if write:
-        with open(write, "a") as handle:
-            handle.write(f"\n## {title} ({time.strftime('%Y-%m-%d')})\n\n{text}\n")
+    if not write:
+        return
+    section = f"## {title} ({time.strftime('%Y-%m-%d')})\n\n{text}\n"
+    lines = Path(write).read_text().splitlines(keepends=True) if Path(write).exists() else []
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"## {title} (")), None)
+    if start is None:
+        Path(write).write_text("".join(lines).rstrip("\n") + "\n\n" + section)
+        return
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    Path(write).write_text("".join(lines[:start]) + section + ("\n" + "".join(lines[end:]) if end < len(lines) else ""))
 
 
 def machine() -> str:

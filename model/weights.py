@@ -22,7 +22,8 @@ METADATA_KEY = "pettrack"
 FORMAT_VERSION = 1
 # Models shipped inside the package, by the name `--weights` accepts for them.
 SHIPPED_MODELS = {
-    "default": "default.safetensors",  # 256 px input: the accurate one, used unless told otherwise
+    "default": "default.safetensors",  # 256 px input, trained for footage; used unless told otherwise
+    "portrait": "portrait.safetensors",  # 256 px, the earlier default: portraits only, no presence threshold
     "fast": "fast.safetensors",  # 128 px input: 1/4 of the compute, about 2x the video frames/s on a CPU
 }
 

@@ -154,7 +154,7 @@ def test_train_ctrl_c_keeps_weights_and_resume_finishes(tmp_path):
     assert epochs == list(range(1, 26))
 
 
-@pytest.mark.parametrize("name, size", [("default", 256), ("fast", 128)])
+@pytest.mark.parametrize("name, size", [("default", 256), ("portrait", 256), ("fast", 128)])
 def test_shipped_models_by_name_find_the_sample_noses(name, size):
     args = ["eval", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt"]
     result = run_cli(*args, "--weights", name) if name != "default" else run_cli(*args)
@@ -277,3 +277,23 @@ def test_outputs_never_overwrite_inputs_in_the_library(tiny_weights, tmp_path):
         run_folder(localizer, tmp_path, [], FolderOptions(annotate_dir=tmp_path / "." ), print, print)
     result = run_cli("folder", SAMPLES / "images", "--annotate", SAMPLES / "images", "--weights", tiny_weights)
     assert result.returncode == 2 and "different folder" in result.stderr
+
+
+def test_default_model_says_when_there_is_no_nose(tmp_path):
+    """The shipped default rejects views without a nose (a dog's body, the top of a cat's head,
+    a plain wall) with its stored threshold, and still finds every sample photo's nose."""
+    from PIL import Image
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(SAMPLES / "images", folder)
+    Image.open(SAMPLES / "images" / "beagle_100.jpg").crop((120, 260, 333, 500)).save(folder / "zz_beagle_body.jpg")
+    Image.open(SAMPLES / "images" / "Siamese_25.jpg").crop((0, 0, 335, 180)).save(folder / "zz_siamese_top.jpg")
+    Image.fromarray(np.full((200, 300, 3), (90, 120, 60), np.uint8)).save(folder / "zz_wall.png")
+    result = run_cli("folder", folder, "--csv")
+    assert result.returncode == 0, result.stderr
+    rows = {r["file"]: r for r in read_csv(result.stdout)}
+    truth = {line.split(",")[0]: line for line in (SAMPLES / "noses.txt").read_text().splitlines()}
+    for name in truth:
+        assert rows[name]["x"] and rows[name]["y"], rows[name]
+    for name in ("zz_beagle_body.jpg", "zz_siamese_top.jpg", "zz_wall.png"):
+        assert rows[name]["x"] == "" and rows[name]["y"] == "" and float(rows[name]["confidence"]) < 0.5, rows[name]
