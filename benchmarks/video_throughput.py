@@ -152,8 +152,11 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--write", type=Path, default=None)
+    parser.add_argument("--pettrack", default=shutil.which("pettrack"),
+                        help="the pettrack command to measure, e.g. a wrapper that runs an earlier version")
+    parser.add_argument("--title", default="pettrack video vs naive loop", help="the section to write")
     args = parser.parse_args()
-    pettrack = shutil.which("pettrack")
+    pettrack = args.pettrack
     weights = [] if args.weights is None else ["--weights", str(args.weights)]
 
     rows = []
@@ -186,7 +189,7 @@ def main() -> None:
                f"peak memory, long / short: {long_run[4] / pet[4]:.2f} (target <= 1.2)")
     table = "\n".join([header, *lines])
     publish(f"Machine: {machine()}. Input: `{args.video.name}`.\n\n{table}\n\n{verdict}",
-            "pettrack video vs naive loop", args.write)
+            args.title, args.write)
 
 
 if __name__ == "__main__":

@@ -167,7 +167,7 @@ def test_shipped_models_by_name_find_the_sample_noses(name, size):
 def test_unknown_model_name_lists_the_shipped_ones():
     result = run_cli("folder", SAMPLES / "images", "--weights", "fastest")
     assert result.returncode == 1
-    assert "fastest: no such weights file (shipped models: default, fast)" in result.stderr
+    assert "fastest: no such weights file (shipped models: default, portrait, fast)" in result.stderr
 
 
 def test_train_init_weights_fine_tunes_at_another_input_size(tiny_weights, tmp_path):
