@@ -220,10 +220,11 @@ def run_video(
     summary = VideoSummary()
     began = time.perf_counter()
 
-    def prepare(frame: Frame) -> tuple[Frame, Prepared]:
+    def prepare(frame: Frame) -> tuple[int, float, Prepared]:
         # Each frame its own letterbox: a stream may change size, and a point is only ever mapped
-        # back with the box of the frame it came from.
-        return frame, localizer.prepare(frame.rgb)
+        # back with the box of the frame it came from. The full-size pixels are dropped here: only
+        # the small model input waits in the decode chunks, so memory stays low.
+        return frame.index, frame.time_s, localizer.prepare(frame.rgb)
 
     writer = AnnotationWriter(info, outputs.video, start, options) if outputs.video else None
     summary.codec = writer.codec if writer else None
@@ -244,14 +245,14 @@ def run_video(
             frames = parallel_frames(info, start, stop, options.workers, prepare, options.decoder, on_note)
             try:
                 for batch in batched(frames, options.batch_size):
-                    output = localizer.infer(np.stack([p.input for _, p in batch]), heatmaps=options.heatmap)
-                    for i, (frame, prepared) in enumerate(batch):
+                    output = localizer.infer(np.stack([p.input for _, _, p in batch]), heatmaps=options.heatmap)
+                    for i, (index, time_s, prepared) in enumerate(batch):
                         x, y = (float(v) for v in prepared.to_original(output.points[i]))
                         if not output.present[i]:
                             x = y = None  # a peak below the presence threshold is no detection
                         if writer and output.heatmaps is not None:
-                            writer.add_heatmap(frame.index, output.heatmaps[i], prepared.box)
-                        emit(builder.push(frame.index, frame.time_s, x, y, float(output.confidence[i])))
+                            writer.add_heatmap(index, output.heatmaps[i], prepared.box)
+                        emit(builder.push(index, time_s, x, y, float(output.confidence[i])))
                     on_progress(len(batch))
             except DecodeError as exc:
                 summary.error = str(exc)
