@@ -297,3 +297,16 @@ def test_default_model_says_when_there_is_no_nose(tmp_path):
         assert rows[name]["x"] and rows[name]["y"], rows[name]
     for name in ("zz_beagle_body.jpg", "zz_siamese_top.jpg", "zz_wall.png"):
         assert rows[name]["x"] == "" and rows[name]["y"] == "" and float(rows[name]["confidence"]) < 0.5, rows[name]
+
+
+def test_eval_split_and_footage_set(tiny_weights, tmp_path):
+    labels = ["--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt", "--weights", tiny_weights]
+    result = run_cli("eval", *labels, "--split", "val", "--val-fraction", "0.25", "--report", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    assert "2 images" in result.stdout  # a quarter of the 8 samples, the same ones train validates on
+    assert "Footage set (12 views" in result.stdout and "nose-free views rejected" in result.stdout
+    assert (tmp_path / "r" / "presence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = run_cli("eval", *labels, "--no-footage")
+    assert result.returncode == 0 and "Footage set" not in result.stdout
+    result = run_cli("eval", *labels, "--split", "test")
+    assert result.returncode == 2 and "--split" in result.stderr and "Traceback" not in result.stderr
