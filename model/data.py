@@ -182,7 +182,7 @@ def footage_view(samples: list[Sample], index: int, size: int, mix: FootageMix, 
     kind = mix.kind(float(rng.random()))
     if kind == "portrait":
         return None
-    photos = [photo_of(s) for s in samples] if len(samples) < 64 else _LazyPhotos(samples)
+    photos = _LazyPhotos(samples)
     photo = photo_of(samples[index])
     if kind == "canvas":
         canvas, noses = canvas_view_raw(photos, photo, size, rng, min_scale=mix.min_scale)

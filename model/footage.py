@@ -5,15 +5,15 @@ small in a 16:9 or 9:16 frame, there may be several pets or none whose nose show
 blurred, compressed, noisy, dark or covered with text. This module composes such views from the
 portraits, always tracking every nose exactly:
 
-- `canvas_view`: one photo at a random scale (filling the frame down to ~1/8 of its width) on a
+- `canvas_view_raw`: one photo at a random scale (filling the frame down to ~1/8 of its width) on a
   canvas of video aspect whose background is a nose-free crop of another photo;
-- `mosaic_view`: 2-4 photos on one canvas, a nose for each;
-- `nose_free_view`: a crop of a photo that excludes its nose with a margin, or a canvas of such
+- `mosaic_view_raw`: 2-4 photos on one canvas, a nose for each;
+- `nose_free_view_raw`: a crop of a photo that excludes its nose with a margin, or a canvas of such
   crops: the target is an all-zero heat-map;
 - `degrade`: motion blur, compression, noise, low light, colour casts and text overlays.
 
-Every view is a canvas in *image* pixels whose longer side is the model input size; it is then
-letterboxed exactly as inference letterboxes a frame (geometry.Letterbox), so the model is trained
+The `*_raw` functions return a canvas in *image* pixels whose longer side is the model input size
+and its noses; `to_view` then letterboxes it exactly as inference letterboxes a frame (geometry.Letterbox), so the model is trained
 on what it will be shown. Points follow the pixel-centre convention of geometry.py: resizing by
 (sx, sy) maps x to (x + 0.5) * sx - 0.5, pasting at an integer offset adds the offset.
 
@@ -192,7 +192,7 @@ def canvas_view_raw(
     scale: float | None = None, aspect: float | None = None, min_scale: float = 1 / 8,
 ) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """One photo on a video-aspect canvas. scale: the photo's width as a share of the canvas width
-    (log-uniform in [min_scale, 1] when None); values above 1 crop the photo."""
+    (log-uniform in [min_scale, 1.3] when None); values above 1 crop the photo."""
     aspect = aspect or VIDEO_ASPECTS[int(rng.integers(len(VIDEO_ASPECTS)))]
     cw, ch = canvas_shape(size, aspect)
     canvas = background(photos, cw, ch, rng)

@@ -109,12 +109,6 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     return PRECISIONS[name]
 
 
-def check_min_confidence(value: float | None) -> float | None:
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise ValueError(f"the minimum confidence must be between 0 and 1, got {value:g}")
-    return value
-
-
 class Localizer:
     def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None,
                  min_confidence: float | None = None):
@@ -125,7 +119,9 @@ class Localizer:
         self.info = info
         self.device = device
         self.autocast = autocast
-        self.min_confidence = info.presence_threshold if check_min_confidence(min_confidence) is None else min_confidence
+        if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"the minimum confidence must be between 0 and 1, got {min_confidence:g}")
+        self.min_confidence = info.presence_threshold if min_confidence is None else min_confidence
 
     @classmethod
     def load(cls, weights: Path | None = None, device: str = "auto", precision: str = "auto",

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .data import AugmentConfig, NoseDataset, Sample, SkippedSample, load_samples, model_view, split_names
-from .evaluate import EvalSummary, FootageSummary, footage_cases, predict, predict_footage, summarize, summarize_footage
+from .evaluate import EvalSummary, footage_cases, predict, predict_footage, summarize, summarize_footage
 from .footage import FootageMix
 from .files import atomic_path, atomic_text
 from .heatmap import render_targets

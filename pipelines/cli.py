@@ -47,7 +47,7 @@ app = typer.Typer(
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
-WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.safetensors), or a shipped model: default (256 px) or fast (128 px, about twice the frames/s on a CPU, less precise).")
+WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.safetensors), or a shipped model: default (256 px, for footage), portrait (256 px, photos only) or fast (128 px, about twice the frames/s on a CPU, less precise).")
 DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 
 

@@ -3,6 +3,8 @@ for data such as CSV), and the rich training reporter."""
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -104,7 +106,7 @@ class RichTrainReporter:
         self._progress.console.print(
             f"epoch {record.epoch:3d}  loss {record.train_loss:.5f}  val mean {record.val_mean:6.2f} px  "
             f"median {record.val_median:6.2f} px  PCK@10 {record.pck10:6.1%}  "
-            + ("" if record.footage_accuracy != record.footage_accuracy else  # nan: no footage set
+            + ("" if math.isnan(record.footage_accuracy) else  # nan: trained without a footage set
                f"footage right {record.footage_accuracy:6.1%} at {record.threshold:.2f}  ")
             + f"lr {record.lr:.2e}  "
             f"{record.seconds:5.1f}s {mark}",
