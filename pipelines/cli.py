@@ -333,12 +333,15 @@ def train_command(
     ),
 ) -> None:
     """Train the nose localizer; writes weights, a checkpoint, a loss plot and heat-map pictures."""
+    if footage and no_augment:
+        fail("--footage builds augmented footage views; it cannot be combined with --no-augment")
+        raise typer.Exit(2)
     config = TrainConfig(
         images=images, labels=labels, out=out_file, epochs=epochs, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, sigma=sigma, input_size=input_size, val_fraction=val_fraction,
         seed=seed, patience=patience, ema_decay=ema_decay, fg_weight=fg_weight,
         augment=AugmentConfig.none() if no_augment else AugmentConfig(),
-        footage=FootageMix() if footage and not no_augment else None,
+        footage=FootageMix() if footage else None,
         device=device, precision=precision, workers=workers, resume=resume, init_weights=init_weights,
     )
     try:

@@ -127,3 +127,22 @@ def _path():
     import os
 
     return os.environ["PATH"]
+
+
+def test_ctrl_c_ends_a_live_session_with_its_summary_and_exit_130(tmp_path):
+    import signal
+
+    out = tmp_path / "live.csv"
+    exe = shutil.which("pettrack")
+    # A shell may start children with SIGINT ignored: give the child the default handler back.
+    process = subprocess.Popen([exe, "camera", str(SAMPLES / "dog_4s.mp4"), "--csv", str(out), "--weights", "fast"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 4):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "frames received" in stderr and "Traceback" not in stderr
+    assert len(read_rows(out)) >= 3

@@ -310,3 +310,18 @@ def test_eval_split_and_footage_set(tiny_weights, tmp_path):
     assert result.returncode == 0 and "Footage set" not in result.stdout
     result = run_cli("eval", *labels, "--split", "test")
     assert result.returncode == 2 and "--split" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_footage_stores_a_presence_threshold(tmp_path):
+    from pettrack.model.weights import read_info
+
+    out = tmp_path / "footage.safetensors"
+    common = ["train", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt", "--epochs", "1",
+              "--input-size", "64", "--sigma", "2", "--batch-size", "4", "--val-fraction", "0.25"]
+    result = run_cli(*common, "--out", out, "--footage")
+    assert result.returncode == 0, result.stderr
+    assert "footage right" in result.stderr
+    info = read_info(out)
+    assert 0.0 < info.presence_threshold < 1.0 and "footage" in info.metrics
+    result = run_cli(*common, "--out", tmp_path / "x.safetensors", "--footage", "--no-augment")
+    assert result.returncode == 2 and "--no-augment" in result.stderr and not (tmp_path / "x.safetensors").exists()
