@@ -123,7 +123,7 @@ def main() -> None:
         localizer = Localizer.load(weights, device="cpu")
         detections = []
         for start in range(0, len(images), 8):
-            detections += localizer.locate(images[start : start + 8])
+            detections += [d.peak for d in localizer.locate(images[start : start + 8])]
         threshold = localizer.min_confidence
         result = score(frames, detections, shorts, threshold)
         swept = [score(frames, detections, shorts, t)["right"] for t in sweep]

@@ -45,7 +45,7 @@ def detect_sequences(localizer: Localizer, frames_per_video: int) -> list[dict]:
             truth = np.array([m @ np.array([label.x, label.y, 1.0]) for m in transforms])
             found = []
             for start in range(0, len(frames), 16):
-                found += localizer.locate(frames[start:start + 16])
+                found += [d.peak for d in localizer.locate(frames[start:start + 16])]
             raw = np.array([[d.x, d.y] for d in found])
             confidence = np.array([d.confidence for d in found])
             sequences.append({"name": f"{label.name}@{count}", "truth": truth, "raw": raw,

@@ -93,7 +93,7 @@ while True:
     if not ok:
         break
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    detection = localizer.locate([rgb])[0]
+    detection = localizer.locate([rgb])[0].peak
     cv2.circle(rgb, (int(detection.x), int(detection.y)), 8, (255, 40, 160), 2)
     write(rgb)
     frames += 1

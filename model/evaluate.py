@@ -77,14 +77,13 @@ def predict(
 ) -> list[Prediction]:
     predictions: list[Prediction] = []
     for chunk in batched(samples, batch_size):
-        prepared = [localizer.prepare(s.image, s.scale) for s in chunk]
-        output = localizer.infer(np.stack([p.input for p in prepared]))
-        for sample, prep, uv, conf in zip(chunk, prepared, output.points, output.confidence):
-            x, y = prep.to_original(uv)
+        found = localizer.detect([localizer.prepare(s.image, s.scale) for s in chunk])
+        for sample, detections in zip(chunk, found):
+            peak = detections.peak  # scored whether or not it reaches the presence threshold
             tx, ty = sample.original_point
             scale = Letterbox.fit(sample.width, sample.height, localizer.size).scale
             predictions.append(
-                Prediction(sample.name, tx, ty, float(x), float(y), float(conf), sample.width, sample.height, scale)
+                Prediction(sample.name, tx, ty, peak.x, peak.y, peak.confidence, sample.width, sample.height, scale)
             )
         if on_batch:
             on_batch(len(chunk))

@@ -1,16 +1,71 @@
-"""Atomic file writes: readers only ever see a complete file, or none.
+"""The output policy: where pettrack may write, and atomic writes there.
 
-Content goes to a hidden temp file beside the target and is renamed over it when done. A partial
-result (Ctrl-C, a failed input) is still renamed into place by callers that want to keep it; the
-rename is what makes it a valid file.
+`check_outputs` runs before any work: an output is never an input of the same run, never a
+folder, FIFO or device, never the same file as another output, and its folder is writable.
+Writes then go to a hidden temp file beside the target that is renamed over it when done, so
+readers only ever see a complete file, or none. A partial result (Ctrl-C, a failed input) is still
+renamed into place by callers that want to keep it; the rename is what makes it a valid file. An
+output that is a symbolic link is written through: the file it points to is replaced, the link stays.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Callable, Iterable, Iterator
+
+
+class OutputError(ValueError):
+    """An output that must not or cannot be written, found before any work started."""
+
+
+def os_reason(exc: OSError) -> str:
+    """An OS error in words, without errno numbers: 'No space left on device'."""
+    return exc.strerror or str(exc)
+
+
+def output_target(path: Path) -> Path:
+    """The file a write to `path` creates or replaces: a symbolic link's target (the link stays)."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def check_outputs(outputs: Iterable[Path | None], inputs: Iterable[Path] = ()) -> None:
+    """Refuse, before any work, outputs that would overwrite an input of the run or each other, or
+    that cannot be written: a folder, a FIFO or device, a path under a regular file, an unwritable
+    folder. Missing folders are fine (they are created); raises OutputError naming the output."""
+    input_ids = {i for i in map(_file_id, inputs) if i is not None}
+    seen: dict[tuple[int, int] | Path, Path] = {}
+    for given in (Path(o) for o in outputs if o is not None):
+        target = output_target(given)
+        if target.is_dir():
+            raise OutputError(f"{given}: is a folder; give a file name")
+        if target.exists() and not stat.S_ISREG(os.stat(target).st_mode):
+            raise OutputError(f"{given}: not a regular file (a FIFO, socket or device); refusing to write to it")
+        identity = _file_id(target)
+        if identity is not None and identity in input_ids:
+            raise OutputError(f"{given}: is an input of this run; refusing to overwrite it")
+        key = identity or target.resolve()
+        if key in seen:
+            raise OutputError(f"{given}: the same file as another output of this run ({seen[key]})")
+        seen[key] = given
+        folder = target.resolve().parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir():
+            raise OutputError(f"{given}: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"{given}: the folder {folder} is not writable")
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -38,7 +93,7 @@ def atomic_path(path: Path, keep_on_error: bool = False, keep: Callable[[], bool
     keep_on_error: on an exception (KeyboardInterrupt included) still move what was written into
     place, so partial results survive; otherwise the temp file is removed and `path` is untouched.
     """
-    path = Path(path)
+    path = output_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(path)
     try:

@@ -1,15 +1,16 @@
 """Label files in the ELEC 475 pet-noses format: one line per image, `name.jpg,"(x, y)"`.
 
 x and y are in that image's pixels, integers or decimals. LF or CRLF line ends, blank lines and a
-UTF-8 byte-order mark are accepted. A bad line never stops the file: it is reported with its line
-number and skipped.
+UTF-8 byte-order mark are accepted. A bad line (not UTF-8, not in the format, a name that is not a
+relative path inside the image folder) never stops the file: it is reported with its line number
+and skipped.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LINE = re.compile(
@@ -31,8 +32,20 @@ class LabelProblem:
     text: str
     reason: str
 
+    @property
+    def shown(self) -> str:
+        """The line as messages show it: quoted, escaped, and cut short if long."""
+        return shorten(self.text)
+
     def describe(self, path: Path | str) -> str:
-        return f"{path}:{self.line}: {self.reason}: {self.text!r}"
+        return f"{path}:{self.line}: {self.reason}: {self.shown}"
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """repr() of text (control characters escaped), at most about `limit` characters."""
+    if len(text) > limit:
+        return repr(text[:limit]) + f" ... ({len(text):,} characters)"
+    return repr(text)
 
 
 @dataclass
@@ -51,21 +64,34 @@ def parse_line(text: str) -> tuple[str, float, float]:
     x, y = float(match["x"]), float(match["y"])
     if x < 0 or y < 0:
         raise ValueError("negative coordinate")
+    if not stays_inside(name):
+        raise ValueError("the image name must be a relative path inside the image folder")
     return name, x, y
+
+
+def stays_inside(name: str) -> bool:
+    """A label may name `photo.jpg` or `cats/photo.jpg`, never `/etc/x`, `C:\\x` or `../x`."""
+    for flavour in (PurePosixPath, PureWindowsPath):
+        path = flavour(name)
+        if path.is_absolute() or path.drive or ".." in path.parts:
+            return False
+    return True
 
 
 def read_labels(path: Path) -> LabelFile:
     """All good labels of a file and a problem record for every bad line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from exc
+    data = path.read_bytes()
     labels: list[Label] = []
     problems: list[LabelProblem] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            text = raw.decode("utf-8", errors="backslashreplace").strip()
+            problems.append(LabelProblem(number, text, f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+            continue
         if not line:
             continue
         try:

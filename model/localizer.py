@@ -1,7 +1,9 @@
 """The localizer: a loaded NoseNet on a device, from RGB images to nose points in image pixels.
 
 Split in two so pipelines can spread the work: `prepare` (letterbox, pure numpy, safe to run in
-worker threads) and `infer` (one batched forward pass plus heat-map decoding on the device).
+worker threads) and `detect` (one batched forward pass, heat-map decoding on the device, points
+mapped back to each image's pixels). `infer` is the model-space step under `detect`, for
+evaluation and training, which measure errors in model pixels.
 """
 
 from __future__ import annotations
@@ -24,15 +26,25 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass(frozen=True)
 class Detection:
-    """The heat-map peak of an image in original image pixels; confidence is its height (0..1).
-
-    present: the peak reaches the presence threshold, i.e. it is a nose and not a guess.
-    """
+    """A heat-map peak in original image pixels; confidence is its height (0..1)."""
 
     x: float
     y: float
     confidence: float
-    present: bool = True
+
+
+@dataclass(frozen=True)
+class Detections:
+    """What the model found in one image, in that image's pixels: the Localizer's only public output.
+
+    noses: the peaks that reach the presence threshold, best first; empty means "no nose".
+    peak: the highest peak, reported even when it is below the threshold (its height is the
+    confidence pettrack writes for an image or frame without a nose).
+    """
+
+    peak: Detection
+    noses: tuple[Detection, ...]
+    heatmap: np.ndarray | None = None  # (S, S) float32 in model space, only when asked for
 
 
 @dataclass(frozen=True)
@@ -157,11 +169,17 @@ class Localizer:
             maps[:, 0].cpu().numpy() if heatmaps else None,
         )
 
-    def locate(self, images: list[np.ndarray]) -> list[Detection]:
+    def detect(self, prepared: list[Prepared], heatmaps: bool = False) -> list[Detections]:
+        """One forward pass over prepared images; each result mapped back with its own letterbox."""
+        output = self.infer(np.stack([p.input for p in prepared]), heatmaps=heatmaps)
+        found = []
+        for i, p in enumerate(prepared):
+            x, y = (float(v) for v in p.to_original(output.points[i]))
+            peak = Detection(x, y, float(output.confidence[i]))
+            heatmap = output.heatmaps[i] if output.heatmaps is not None else None
+            found.append(Detections(peak, (peak,) if output.present[i] else (), heatmap))
+        return found
+
+    def locate(self, images: list[np.ndarray]) -> list[Detections]:
         """Convenience for small batches of RGB images already in memory."""
-        prepared = [self.prepare(image) for image in images]
-        output = self.infer(np.stack([p.input for p in prepared]))
-        return [
-            Detection(*p.to_original(uv), float(c), bool(present))
-            for p, uv, c, present in zip(prepared, output.points, output.confidence, output.present)
-        ]
+        return self.detect([self.prepare(image) for image in images])

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from .data import AugmentConfig, NoseDataset, Sample, SkippedSample, load_samples, model_view, split_names
 from .evaluate import EvalSummary, footage_cases, predict, predict_footage, summarize, summarize_footage
 from .footage import FootageMix
-from .files import atomic_path, atomic_text
+from .files import atomic_path, atomic_text, check_outputs, os_reason
 from .heatmap import render_targets
 from .labels import read_labels
 from .localizer import Localizer, resolve_device, resolve_precision
@@ -182,8 +182,8 @@ def _load_data(config: TrainConfig, reporter: Reporter) -> tuple[list[Sample], l
         raise TrainingError(f"{config.labels}: no such label file")
     try:
         label_file = read_labels(config.labels)
-    except ValueError as exc:
-        raise TrainingError(str(exc)) from exc
+    except OSError as exc:
+        raise TrainingError(f"{config.labels}: cannot read it: {os_reason(exc)}") from exc
     for problem in label_file.problems:
         reporter.note(f"skipped label line: {problem.describe(config.labels)}")
     max_side = int(math.ceil(config.input_size * (1.0 + config.augment.scale))) + 2
@@ -230,9 +230,21 @@ def _checkpoint_compatible(saved: dict, config: TrainConfig) -> None:
             )
 
 
+def _check_outputs(config: TrainConfig) -> None:
+    """Before any work: no output of training (weights, checkpoint, history, plots) may replace
+    one of its inputs (the label file, an image, the initial weights) or be unwritable."""
+    images = Path(config.images)
+    inputs = [Path(config.labels), *([Path(config.init_weights)] if config.init_weights else [])]
+    if images.is_dir():
+        inputs += [entry for entry in images.iterdir() if entry.is_file()]
+    outputs = [config.out, config.checkpoint_path, *(config.artifact(kind) for kind in ("loss.png", "heatmaps.png", "history.csv"))]
+    check_outputs(outputs, inputs)
+
+
 def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     reporter = reporter or SilentReporter()
     config.out = Path(config.out)
+    _check_outputs(config)
     generator = _seed_everything(config.seed)
     try:
         device = resolve_device(config.device)

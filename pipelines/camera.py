@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -22,6 +22,7 @@ from pettrack.model.localizer import Localizer
 from pettrack.tracker import TrackBuilder, TrackerConfig, image_pixels_per_unit
 
 from .draw import TrackOverlay
+from .runner import FrameInput, FrameResult, RunSummary, StopRun, drive, localize
 from .sinks import append_csv
 from .video import CSV_COLUMNS, csv_row
 from .video_io import VideoWriter
@@ -146,20 +147,13 @@ class CameraOptions:
 
 
 @dataclass
-class CameraSummary:
+class CameraSummary(RunSummary):
     received: int = 0
-    processed: int = 0
-    seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
-    interrupted: bool = False  # ended by Ctrl-C (how a live session usually ends)
 
     @property
     def dropped(self) -> int:
-        return max(0, self.received - self.processed)
-
-    @property
-    def fps(self) -> float:
-        return self.processed / self.seconds if self.seconds else 0.0
+        return max(0, self.received - self.frames)
 
     def latency(self, percentile: float) -> float:
         return float(np.percentile(self.latencies_ms, percentile)) if self.latencies_ms else float("nan")
@@ -169,56 +163,64 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def camera_frames(localizer: Localizer, grabber: LatestFrameGrabber, options: CameraOptions,
+                  summary: CameraSummary) -> Iterator[FrameInput]:
+    """The live source: always the newest frame, until the stream ends or a limit is reached.
+    time_s counts from the start of the session; the payload keeps the pixels and the capture time."""
+    started = time.monotonic()
+    last = -1
+    while True:
+        if options.duration_s is not None and time.monotonic() - started >= options.duration_s:
+            return
+        if options.max_frames is not None and summary.frames >= options.max_frames:
+            return
+        grabbed = grabber.latest(after=last)
+        if grabbed is None:
+            if grabber.ended:
+                return
+            continue
+        last = grabbed.index
+        yield FrameInput(grabbed.index, grabbed.captured - started, localizer.prepare(grabbed.rgb), payload=grabbed)
+
+
 def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
                on_note: Callable[[str], None], on_frame: Callable[[int], None] = lambda n: None) -> CameraSummary:
+    """Track a live source frame by frame (batches of one: latency first) with the causal filter.
+    Ctrl-C or the window's q key ends it; the CSV and the recording keep every frame so far."""
     grabber = LatestFrameGrabber(source, on_note, options.reconnect_limit_s)
     summary = CameraSummary()
     csv_handle, csv_sink = append_csv(options.csv, CSV_COLUMNS) if options.csv else (None, None)
-    writer = None
+    writer: VideoWriter | None = None
     builder: TrackBuilder | None = None
     overlay = TrackOverlay()  # the same drawing as the annotated video file
-    started = time.monotonic()
-    last = -1
+
+    def consume(result: FrameResult) -> None:
+        nonlocal builder, writer
+        frame, nose, grabbed = result.frame, result.nose, result.frame.payload
+        if builder is None:  # the stream's frame size is known from its first frame
+            height, width = grabbed.rgb.shape[:2]
+            builder = TrackBuilder(options.tracker, image_pixels_per_unit(width, height), causal=True)
+        (point,) = builder.push(frame.index, frame.time_s, nose.x if nose else None, nose.y if nose else None,
+                                result.found.peak.confidence)
+        summary.latencies_ms.append((time.monotonic() - grabbed.captured) * 1000.0)
+        if csv_sink:
+            csv_sink.write(csv_row(point))
+            csv_sink.flush()
+        if options.video or options.show:
+            image = overlay.draw(grabbed.rgb.copy(), point)
+            if options.video:
+                if writer is None:
+                    writer = VideoWriter(options.video, image.shape[1], image.shape[0], rate=None)
+                writer.write(image, pts=round(frame.time_s * 1000))  # live mode: milliseconds
+            if options.show:
+                cv2.imshow("pettrack", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    raise StopRun
+        on_frame(1)
+
     try:
-        while True:
-            elapsed = time.monotonic() - started
-            if options.duration_s is not None and elapsed >= options.duration_s:
-                break
-            if options.max_frames is not None and summary.processed >= options.max_frames:
-                break
-            grabbed = grabber.latest(after=last)
-            if grabbed is None:
-                if grabber.ended:
-                    break
-                continue
-            last = grabbed.index
-            detection = localizer.locate([grabbed.rgb])[0]
-            if builder is None:  # the stream's frame size is known from its first frame
-                height, width = grabbed.rgb.shape[:2]
-                builder = TrackBuilder(options.tracker, image_pixels_per_unit(width, height), causal=True)
-            time_s = grabbed.captured - started
-            x, y = (detection.x, detection.y) if detection.present else (None, None)
-            (point,) = builder.push(grabbed.index, time_s, x, y, detection.confidence)
-            summary.latencies_ms.append((time.monotonic() - grabbed.captured) * 1000.0)
-            summary.processed += 1
-            if csv_sink:
-                csv_sink.write(csv_row(point))
-                csv_sink.flush()
-            if options.video or options.show:
-                image = overlay.draw(grabbed.rgb.copy(), point)
-                if options.video:
-                    if writer is None:
-                        writer = VideoWriter(options.video, image.shape[1], image.shape[0], rate=None)
-                    writer.write(image, pts=round(time_s * 1000))  # live mode: milliseconds
-                if options.show:
-                    cv2.imshow("pettrack", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                        break
-            on_frame(1)
-    except KeyboardInterrupt:
-        summary.interrupted = True  # close everything below and summarise
+        drive(localize(localizer, camera_frames(localizer, grabber, options, summary), batch_size=1), consume, summary)
     finally:
-        summary.seconds = time.monotonic() - started
         grabber.stop()
         summary.received = grabber.received
         if csv_handle:

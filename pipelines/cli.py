@@ -274,12 +274,12 @@ def camera(
             fail(f"{exc}: check the device index, the URL or the file")
             raise typer.Exit(EXIT_FAILED) from exc
     err.print(
-        f"frames received {summary.received}, processed {summary.processed}, dropped {summary.dropped}; "
+        f"frames received {summary.received}, processed {summary.frames}, dropped {summary.dropped}; "
         f"processing {summary.fps:.1f} frames/s; latency capture->result p50 {summary.latency(50):.0f} ms, "
         f"p95 {summary.latency(95):.0f} ms",
         highlight=False,
     )
-    if summary.processed == 0:
+    if summary.frames == 0:
         fail(f"no frame was processed from {source!r}")
         raise typer.Exit(EXIT_FAILED)
     if summary.interrupted:
@@ -393,7 +393,7 @@ def eval_command(
         fail(f"{labels}: {exc}")
         raise typer.Exit(EXIT_FAILED) from exc
     for problem in label_file.problems:
-        warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.text!r}")
+        warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.shown}")
     localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     samples, skipped = load_samples(images, label_file.labels, max_side=2 * localizer.size)
     for item in skipped:

@@ -1,7 +1,7 @@
 """`pettrack folder`: every image in a folder through the localizer, in batches, streaming.
 
-Decoding and letterboxing run in a worker pool ahead of the model; results come out in file
-order. Memory is bounded by the batch size and the pool's look-ahead, not by the folder size.
+The folder is a source for the one runner (`runner.localize`/`drive`): decoding and letterboxing
+run in a worker pool ahead of the model; results come out in file order. Memory is bounded by the batch size and the pool's look-ahead, not by the folder size.
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
-
 from pettrack.model.files import atomic_bytes, same_file
 from pettrack.model.images import ImageReadError, LoadedImage, is_image_path, load_image
-from pettrack.model.localizer import Localizer, Prepared, batched
+from pettrack.model.localizer import Localizer
 
 from .draw import draw_nose, encode_image, overlay_heatmap
 from .parallel import ordered_map
+from .runner import FrameInput, FrameResult, RunSummary, drive, localize
 
 # Huge JPEGs are decoded at a reduced scale with at least this many pixels on the longer side
 # (plenty for the 256 px model; annotated copies of such photos come out at that size).
@@ -60,10 +59,13 @@ class FolderOptions:
 
 
 @dataclass
-class FolderSummary:
-    processed: int = 0
+class FolderSummary(RunSummary):
     failures: list[ImageFailure] = field(default_factory=list)
-    interrupted: bool = False  # Ctrl-C: the results so far were all delivered
+
+    @property
+    def processed(self) -> int:
+        """Images with a result (the unreadable ones are in `failures`)."""
+        return self.frames - len(self.failures)
 
 
 def find_files(root: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
@@ -78,23 +80,30 @@ def find_files(root: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
     return images, others
 
 
-@dataclass
-class _Decoded:
-    path: Path
-    image: LoadedImage | None = None
-    prepared: Prepared | None = None
-    error: str | None = None
+@dataclass(frozen=True)
+class _Photo:
+    relative: str  # the CSV's file column
+    image: LoadedImage | None  # None when it could not be read
 
 
-def _decoder(localizer: Localizer) -> Callable[[Path], _Decoded]:
-    def decode(path: Path) -> _Decoded:
+def folder_frames(localizer: Localizer, root: Path, paths: list[Path], workers: int, window: int) -> Iterator[FrameInput]:
+    """The folder as a source: each file decoded and letterboxed by a worker pool, in file order."""
+
+    def read(numbered: tuple[int, Path]) -> FrameInput:
+        index, path = numbered
+        relative = path.relative_to(root).as_posix()
         try:
             image = load_image(path, min_side=DECODE_MIN_SIDE)
         except ImageReadError as exc:
-            return _Decoded(path, error=str(exc))
-        return _Decoded(path, image, localizer.prepare(image.rgb, image.decode_scale))
+            return FrameInput(index, None, None, str(exc), _Photo(relative, None))
+        return FrameInput(index, None, localizer.prepare(image.rgb, image.decode_scale), payload=_Photo(relative, image))
 
-    return decode
+    decoded = ordered_map(read, enumerate(paths), workers, window)
+    try:
+        for _, frame in decoded:
+            yield frame
+    finally:
+        decoded.close()
 
 
 def run_folder(
@@ -109,49 +118,35 @@ def run_folder(
     ends the run early with `interrupted` set in the summary."""
     options.check(root)
     summary = FolderSummary()
-    try:
-        _localize_all(localizer, root, paths, options, summary, on_result, on_failure)
-    except KeyboardInterrupt:
-        summary.interrupted = True
-    return summary
+
+    def consume(result: FrameResult) -> None:
+        photo: _Photo = result.frame.payload
+        if result.found is None:
+            failure = ImageFailure(photo.relative, result.frame.error or "unreadable")
+            summary.failures.append(failure)
+            on_failure(failure)
+            return
+        nose = result.nose
+        image = photo.image
+        row = ImageResult(photo.relative, nose.x if nose else None, nose.y if nose else None,
+                          result.found.peak.confidence, image.width, image.height)
+        if options.annotate_dir is not None:
+            try:
+                _write_annotated(image, result, row, options.annotate_dir / photo.relative)
+            except (OSError, ValueError) as exc:
+                on_failure(ImageFailure(photo.relative, f"annotated copy not written: {exc}"))
+        on_result(row)
+
+    window = options.batch_size + 2 * options.workers
+    frames = folder_frames(localizer, root, paths, options.workers, window)
+    return drive(localize(localizer, frames, options.batch_size, options.heatmap), consume, summary)
 
 
-def _localize_all(
-    localizer: Localizer, root: Path, paths: list[Path], options: FolderOptions, summary: FolderSummary,
-    on_result: Callable[[ImageResult], None], on_failure: Callable[[ImageFailure], None],
-) -> None:
-    decoded = ordered_map(_decoder(localizer), paths, options.workers, window=options.batch_size + 2 * options.workers)
-    for batch in batched((item for _, item in decoded), options.batch_size, counts=lambda item: item.error is None):
-        good = [item for item in batch if item.error is None]
-        output = localizer.infer(np.stack([item.prepared.input for item in good]), heatmaps=options.heatmap) if good else None
-        good_index = {id(item): i for i, item in enumerate(good)}
-        for item in batch:
-            relative = item.path.relative_to(root).as_posix()
-            if item.error is not None:
-                failure = ImageFailure(relative, item.error)
-                summary.failures.append(failure)
-                on_failure(failure)
-                continue
-            i = good_index[id(item)]
-            x, y = (float(v) for v in item.prepared.to_original(output.points[i]))
-            if not output.present[i]:
-                x = y = None
-            result = ImageResult(relative, x, y, float(output.confidence[i]), item.image.width, item.image.height)
-            if options.annotate_dir is not None:
-                heat = output.heatmaps[i] if output.heatmaps is not None else None
-                try:
-                    _write_annotated(item, result, heat, options.annotate_dir / relative)
-                except (OSError, ValueError) as exc:
-                    on_failure(ImageFailure(relative, f"annotated copy not written: {exc}"))
-            summary.processed += 1
-            on_result(result)
-
-
-def _write_annotated(item: _Decoded, result: ImageResult, heatmap: np.ndarray | None, target: Path) -> None:
-    image = item.image.rgb.copy()
-    if heatmap is not None:
-        image = overlay_heatmap(image, item.prepared.box.heatmap_to_image(heatmap))
-    scale = item.image.decode_scale
-    if result.x is not None:
-        draw_nose(image, result.x * scale, result.y * scale, result.confidence)
-    atomic_bytes(target, encode_image(image, target.suffix.lower()))
+def _write_annotated(image: LoadedImage, result: FrameResult, row: ImageResult, target: Path) -> None:
+    pixels = image.rgb.copy()
+    if result.found.heatmap is not None:
+        pixels = overlay_heatmap(pixels, result.frame.prepared.box.heatmap_to_image(result.found.heatmap))
+    scale = image.decode_scale
+    if row.x is not None:
+        draw_nose(pixels, row.x * scale, row.y * scale, row.confidence)
+    atomic_bytes(target, encode_image(pixels, target.suffix.lower()))

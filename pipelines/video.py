@@ -1,5 +1,8 @@
 """`pettrack video`: decode in a worker pool -> batched inference -> Kalman track -> CSV + video.
 
+The video is a source for the one runner (`runner.localize`/`drive`); this module adds the
+tracker and the sinks.
+
     decoder threads ──letterboxed frames──▶ batches ──▶ localizer ──▶ TrackBuilder ──points──▶ CSV
     (keyframe chunks,  (bounded, in order)                          (RTS over a    └──▶ writer thread
      parallel)                                                       sliding window)     (own decode,
@@ -15,19 +18,19 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from pettrack.model.files import same_file
 from pettrack.model.geometry import Letterbox
-from pettrack.model.localizer import Localizer, Prepared, batched
+from pettrack.model.localizer import Localizer
 from pettrack.tracker import TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit
 
 from .draw import TrackOverlay, overlay_heatmap
+from .runner import FrameInput, FrameResult, RunSummary, drive, localize
 from .sinks import open_csv
 from .video_io import (
     DecodeError, Frame, SourceFrame, SourceReplay, VideoError, VideoInfo, VideoWriter, frame_range, parallel_frames,
@@ -77,14 +80,10 @@ class VideoOutputs:
 
 
 @dataclass
-class VideoSummary:
-    frames: int = 0
+class VideoSummary(RunSummary):
     states: dict[str, int] = field(default_factory=lambda: {"tracked": 0, "predicted": 0, "lost": 0})
     confidence_sum: float = 0.0
-    seconds: float = 0.0
     codec: str | None = None
-    error: str | None = None  # a mid-stream decode error; frames before it are kept
-    interrupted: bool = False
 
     @property
     def tracked_fraction(self) -> float:
@@ -93,10 +92,6 @@ class VideoSummary:
     @property
     def mean_confidence(self) -> float:
         return self.confidence_sum / self.frames if self.frames else 0.0
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds else 0.0
 
 
 def device_defaults(device_type: str) -> tuple[int, int]:
@@ -203,6 +198,19 @@ class AnnotationWriter:
             raise self.error
 
 
+def video_frames(localizer: Localizer, info: VideoInfo, start: int, stop: int, options: VideoOptions,
+                 on_note: Callable[[str], None]) -> Iterator[FrameInput]:
+    """The video as a source: frames decoded by the exact parallel pool, each letterboxed on its way."""
+
+    def prepare(frame: Frame) -> FrameInput:
+        # Each frame its own letterbox: a stream may change size, and a point is only ever mapped
+        # back with the box of the frame it came from. The full-size pixels are dropped here: only
+        # the small model input waits in the decode chunks, so memory stays low.
+        return FrameInput(frame.index, frame.time_s, localizer.prepare(frame.rgb))
+
+    return parallel_frames(info, start, stop, options.workers, prepare, options.decoder, on_note)
+
+
 def run_video(
     localizer: Localizer,
     info: VideoInfo,
@@ -218,14 +226,6 @@ def run_video(
     builder = TrackBuilder(options.tracker, image_pixels_per_unit(info.width, info.height), causal=options.causal,
                            lag=None if options.causal else SMOOTHING_LAG)
     summary = VideoSummary()
-    began = time.perf_counter()
-
-    def prepare(frame: Frame) -> tuple[int, float, Prepared]:
-        # Each frame its own letterbox: a stream may change size, and a point is only ever mapped
-        # back with the box of the frame it came from. The full-size pixels are dropped here: only
-        # the small model input waits in the decode chunks, so memory stays low.
-        return frame.index, frame.time_s, localizer.prepare(frame.rgb)
-
     writer = AnnotationWriter(info, outputs.video, start, options) if outputs.video else None
     summary.codec = writer.codec if writer else None
     try:
@@ -234,7 +234,6 @@ def run_video(
             def emit(points: list[TrackPoint]) -> None:
                 for point in points:
                     sink.write(csv_row(point))
-                    summary.frames += 1
                     summary.states[point.state] += 1
                     summary.confidence_sum += point.confidence or 0.0
                     if writer:
@@ -242,27 +241,20 @@ def run_video(
                 if sink.rows % CSV_FLUSH_ROWS < len(points):
                     sink.flush()
 
-            frames = parallel_frames(info, start, stop, options.workers, prepare, options.decoder, on_note)
-            try:
-                for batch in batched(frames, options.batch_size):
-                    output = localizer.infer(np.stack([p.input for _, _, p in batch]), heatmaps=options.heatmap)
-                    for i, (index, time_s, prepared) in enumerate(batch):
-                        x, y = (float(v) for v in prepared.to_original(output.points[i]))
-                        if not output.present[i]:
-                            x = y = None  # a peak below the presence threshold is no detection
-                        if writer and output.heatmaps is not None:
-                            writer.add_heatmap(index, output.heatmaps[i], prepared.box)
-                        emit(builder.push(index, time_s, x, y, float(output.confidence[i])))
-                    on_progress(len(batch))
-            except DecodeError as exc:
-                summary.error = str(exc)
-            except KeyboardInterrupt:
-                summary.interrupted = True
-            finally:
-                frames.close()  # stops the decode workers now, not when garbage-collected
+            def consume(result: FrameResult) -> None:
+                frame, nose = result.frame, result.nose
+                if writer and result.found.heatmap is not None:
+                    writer.add_heatmap(frame.index, result.found.heatmap, frame.prepared.box)
+                # A frame without a nose gives the tracker no detection, only the peak's height.
+                emit(builder.push(frame.index, frame.time_s, nose.x if nose else None, nose.y if nose else None,
+                                  result.found.peak.confidence))
+                on_progress(1)
+
+            frames = video_frames(localizer, info, start, stop, options, on_note)
+            drive(localize(localizer, frames, options.batch_size, options.heatmap), consume, summary,
+                  stop_on=(DecodeError,))
             emit(builder.finish())
     finally:
         if writer:
             writer.close()
-    summary.seconds = time.perf_counter() - began
     return summary

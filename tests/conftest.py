@@ -1,4 +1,5 @@
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,15 @@ def run_cli(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedP
     exe = shutil.which("pettrack")
     assert exe, "the pettrack command is not installed (pip install .)"
     return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    """Start `pettrack` in the background, for tests that interrupt it. A shell may start
+    children with SIGINT ignored (and the child would inherit that): give it the default back."""
+    exe = shutil.which("pettrack")
+    assert exe, "the pettrack command is not installed (pip install .)"
+    return subprocess.Popen([exe, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SAMPLES, run_cli
+from conftest import SAMPLES, run_cli, start_cli
 from mjpeg_server import MjpegServer
 from synthetic import moving_sample_frames
 
@@ -133,11 +133,7 @@ def test_ctrl_c_ends_a_live_session_with_its_summary_and_exit_130(tmp_path):
     import signal
 
     out = tmp_path / "live.csv"
-    exe = shutil.which("pettrack")
-    # A shell may start children with SIGINT ignored: give the child the default handler back.
-    process = subprocess.Popen([exe, "camera", str(SAMPLES / "dog_4s.mp4"), "--csv", str(out), "--weights", "fast"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = start_cli("camera", SAMPLES / "dog_4s.mp4", "--csv", out, "--weights", "fast")
     deadline = time.time() + 60
     while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 4):
         time.sleep(0.05)

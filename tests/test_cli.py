@@ -4,14 +4,13 @@ import csv
 import io
 import shutil
 import signal
-import subprocess
 import time
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, run_cli
+from conftest import SAMPLES, run_cli, start_cli
 
 FOLDER_COLUMNS = ["file", "x", "y", "confidence", "width", "height"]
 
@@ -131,8 +130,7 @@ def test_train_ctrl_c_keeps_weights_and_resume_finishes(tmp_path):
     args = ["train", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt", "--out", out,
             "--epochs", "25", "--input-size", "64", "--sigma", "2", "--batch-size", "4", "--val-fraction", "0.25",
             "--workers", "0"]
-    exe = shutil.which("pettrack")
-    process = subprocess.Popen([exe, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_cli(*args)
     deadline = time.time() + 120
     while not history.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)

@@ -3,7 +3,6 @@
 import csv
 import shutil
 import signal
-import subprocess
 import time
 from fractions import Fraction
 
@@ -11,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, run_cli
+from conftest import SAMPLES, run_cli, start_cli
 from synthetic import write_audio_only, write_video
 
 CLIP = SAMPLES / "dog_4s.mp4"
@@ -106,9 +105,7 @@ def test_ctrl_c_leaves_a_valid_csv_and_a_playable_video(tiny_weights, tmp_path):
     with av.open(str(CLIP)) as container:
         clip = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     source = write_video(tmp_path / "long.mp4", clip * 6, rate=Fraction(30000, 1001))
-    exe = shutil.which("pettrack")
-    process = subprocess.Popen([exe, "video", str(source), "--weights", str(tiny_weights), "--batch-size", "4"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_cli("video", source, "--weights", tiny_weights, "--batch-size", "4")
     partial = tmp_path / ".long.pettrack.csv.partial.csv"
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:

@@ -1,0 +1,109 @@
+"""The one runner: any source's frames -> batches -> Localizer -> FrameResults -> a consumer.
+
+    source ──FrameInput──▶ localize (one batcher, one forward pass per batch) ──FrameResult──▶ consume
+    (folder files,         (each frame mapped back with its own letterbox)                    (tracker and
+     video frames,                                                                              sinks: CSV,
+     camera frames)                                                                             video, images)
+
+`folder`, `video` and `camera` differ only in their source and their consumer; `drive` runs the
+two together and is the one place that turns Ctrl-C and a mid-stream decode error into the
+summary's `interrupted` and `error`, so every command ends the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+from pettrack.model.localizer import Detection, Detections, Localizer, Prepared, batched
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class FrameInput:
+    """One frame (or still image) from a source, ready for the model."""
+
+    index: int  # its place in the source: the frame number, or the file's number in a folder
+    time_s: float | None  # the frame's time in the source; None for still images
+    prepared: Prepared | None  # model input and *its own* letterbox; None: the frame could not be read
+    error: str | None = None  # why it could not be read
+    payload: Any = None  # what a consumer needs besides the result (a file name, the decoded image)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """A frame and what the model found in it, in that frame's pixels."""
+
+    frame: FrameInput
+    found: Detections | None  # None when the frame could not be read (frame.error says why)
+
+    @property
+    def nose(self) -> Detection | None:
+        """The best nose, or None when no peak reaches the presence threshold."""
+        return self.found.noses[0] if self.found and self.found.noses else None
+
+
+def localize(localizer: Localizer, frames: Iterable[FrameInput], batch_size: int,
+             heatmaps: bool = False) -> Iterator[FrameResult]:
+    """Results in source order, one forward pass per `batch_size` readable frames; unreadable
+    frames ride along in their batch so their results stay in order with the others."""
+    try:
+        for batch in batched(frames, batch_size, counts=lambda frame: frame.prepared is not None):
+            readable = [frame for frame in batch if frame.prepared is not None]
+            found = iter(localizer.detect([frame.prepared for frame in readable], heatmaps) if readable else [])
+            for frame in batch:
+                yield FrameResult(frame, next(found) if frame.prepared is not None else None)
+    finally:
+        _close(frames)  # stops a source's decode workers now, not when garbage-collected
+
+
+def _close(source: object) -> None:
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()
+
+
+@dataclass
+class RunSummary:
+    """What every run reports; each command's summary adds its own counts."""
+
+    frames: int = 0  # results delivered to the consumer
+    seconds: float = 0.0
+    error: str | None = None  # a mid-stream error that ended the source; results before it are kept
+    interrupted: bool = False  # Ctrl-C: the results so far were all delivered
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+S = TypeVar("S", bound=RunSummary)
+
+
+class StopRun(Exception):
+    """Raised by a consumer to end a run early and cleanly (a live window's q key)."""
+
+
+def drive(results: Iterator[R], consume: Callable[[R], None], summary: S,
+          stop_on: tuple[type[Exception], ...] = ()) -> S:
+    """Feed every result to `consume` and count it. Ctrl-C sets `summary.interrupted`; an error
+    of a `stop_on` type (a corrupt stretch of video) is recorded in `summary.error`. Either way
+    the source is closed at once (its workers stopped) and the caller's sinks close normally."""
+    began = time.perf_counter()
+    try:
+        for result in results:
+            consume(result)
+            summary.frames += 1
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    except StopRun:
+        pass
+    except stop_on as exc:
+        summary.error = str(exc)
+    finally:
+        _close(results)
+        summary.seconds = time.perf_counter() - began
+    return summary
+
