@@ -45,7 +45,9 @@ def run(site: Path | None, out: Path, weights: str) -> None:
     if site is not None:
         # Ahead of this tree's editable install (its finder comes after the path entries).
         env["PYTHONPATH"] = str(site)
-    command = [sys.executable, "-c", "from pettrack.pipelines.cli import main; main()"]
+    # The command's entry point moved from cli.py to entry.py; either version may be compared.
+    command = [sys.executable, "-c", "try:\n    from pettrack.pipelines.entry import main\n"
+               "except ImportError:\n    from pettrack.pipelines.cli import main\nmain()"]
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run([*command, "video", str(SAMPLES / "dog_4s.mp4"), "--out-dir", str(out), "--weights", weights],
                    check=True, env=env, capture_output=True)

@@ -85,21 +85,34 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial{path.suffix}")
 
 
+def final_path(path: Path | str) -> Path:
+    """The output a temp path stands for (the inverse of partial_path), for messages."""
+    path = Path(path)
+    name = path.name
+    if name.startswith(".") and f".partial{path.suffix}" in name:
+        return path.with_name(name[1:].rsplit(".partial", 1)[0])
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path, keep_on_error: bool = False, keep: Callable[[], bool] = lambda: True) -> Iterator[Path]:
     """A temp path beside `path` for a writer of any kind; it becomes `path` when the block ends,
     if keep() says there is something worth keeping (otherwise an earlier file at `path` stays).
 
-    keep_on_error: on an exception (KeyboardInterrupt included) still move what was written into
-    place, so partial results survive; otherwise the temp file is removed and `path` is untouched.
+    keep_on_error: on an exception (KeyboardInterrupt included, an OSError excluded) still move
+    what was written into place, so partial results survive; otherwise the temp file is removed
+    and `path` is untouched.
     """
     path = output_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(path)
     try:
         yield tmp
-    except BaseException:
-        commit(tmp, path, keep_on_error and tmp.exists() and keep())
+    except BaseException as exc:
+        # A failed write (a full disk) may have left half a row: only an interruption or a
+        # failed input keeps what was written, never an I/O error.
+        kept = keep_on_error and not isinstance(exc, OSError) and tmp.exists() and keep()
+        commit(tmp, path, kept)
         raise
     commit(tmp, path, keep())
 

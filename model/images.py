@@ -65,6 +65,8 @@ def load_image(path: Path, min_side: int | None = None) -> LoadedImage:
     except UnidentifiedImageError:
         return _from_opencv(path)
     except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, OSError) and exc.strerror:  # the file system refused: permission, I/O error
+            raise ImageReadError(f"cannot read it: {exc.strerror}") from exc
         # Pillow says "image file is truncated", "broken data stream", ... here.
         raise ImageReadError(f"cannot decode: {exc}") from exc
 

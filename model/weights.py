@@ -15,11 +15,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .files import atomic_path
+from .files import atomic_path, os_reason
 from .net import ARCHITECTURE, NetConfig, NoseNet
 
 METADATA_KEY = "pettrack"
 FORMAT_VERSION = 1
+# Input sizes a weights file may declare (the network is built from it before any tensor is read).
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 1024
 # Models shipped inside the package, by the name `--weights` accepts for them.
 SHIPPED_MODELS = {
     "default": "default.safetensors",  # 256 px input, trained for footage; used unless told otherwise
@@ -63,14 +65,21 @@ class ModelInfo:
             raise WeightsError(
                 f"architecture {record.get('architecture')!r} is not {ARCHITECTURE!r}"
             )
-        net = NetConfig(
-            input_size=int(record["input_size"]),
-            final_batchnorm=bool(record.get("final_batchnorm", False)),
-        )
+        input_size, sigma = int(record["input_size"]), float(record["sigma"])
+        threshold = float(record.get("presence_threshold", 0.0))
+        # Checked here so that a damaged or hostile file is refused before a network is built
+        # (an input size of 10^6 would otherwise allocate until the machine gives up).
+        if not (MIN_INPUT_SIZE <= input_size <= MAX_INPUT_SIZE and input_size % 32 == 0):
+            raise WeightsError(f"input size {input_size} is not a multiple of 32 between {MIN_INPUT_SIZE} and {MAX_INPUT_SIZE}")
+        if not 0.0 < sigma <= input_size:
+            raise WeightsError(f"heat-map sigma {sigma:g} is out of range")
+        if not 0.0 <= threshold <= 1.0:
+            raise WeightsError(f"presence threshold {threshold:g} is not between 0 and 1")
+        net = NetConfig(input_size=input_size, final_batchnorm=bool(record.get("final_batchnorm", False)))
         return cls(
             net=net,
-            sigma=float(record["sigma"]),
-            presence_threshold=float(record.get("presence_threshold", 0.0)),
+            sigma=sigma,
+            presence_threshold=threshold,
             training=record.get("training", {}),
             metrics=record.get("metrics", {}),
         )
@@ -103,23 +112,23 @@ def read_info(path: Path) -> ModelInfo:
     """The metadata of a weights file, without loading its tensors."""
     from safetensors import safe_open
 
-    path = _existing(path)
+    path = weights_file(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
+        raise WeightsError(f"{path}: not a readable safetensors file ({_reason(exc)})") from exc
     return _parse_metadata(path, metadata)
 
 
 def load_model(path: Path | None = None, device: torch.device | str = "cpu") -> tuple[NoseNet, ModelInfo]:
     """Build the network described by a weights file and load its tensors (fp32, eval mode)."""
-    path = _existing(default_weights_path() if path is None else path)
+    path = weights_file(path)
     info = read_info(path)
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: corrupt weights ({exc})") from exc
+        raise WeightsError(f"{path}: corrupt weights ({_reason(exc)})") from exc
     model = NoseNet(info.net)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
     try:
@@ -130,11 +139,16 @@ def load_model(path: Path | None = None, device: torch.device | str = "cpu") -> 
     return model.to(device).eval(), info
 
 
-def _existing(path: Path | str) -> Path:
-    """The weights file meant by a path, or by a shipped model's name when no such file exists."""
+def weights_file(path: Path | str | None) -> Path:
+    """The weights file meant by a path, or by a shipped model's name when no such file exists
+    (None: the default model)."""
+    if path is None:
+        return default_weights_path()
     path = Path(path)
     if not path.is_file() and str(path) in SHIPPED_MODELS:
         path = shipped_weights_path(str(path))
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a folder; --weights takes a .safetensors file or a shipped model's name")
     if not path.is_file():
         if path.parent == default_weights_path().parent:
             raise WeightsError(f"the shipped model {path.name} is not installed ({path}); pass --weights FILE")
@@ -142,6 +156,10 @@ def _existing(path: Path | str) -> Path:
             f"{path}: no such weights file (shipped models: {', '.join(SHIPPED_MODELS)})"
         )
     return path
+
+
+def _reason(exc: Exception) -> str:
+    return os_reason(exc) if isinstance(exc, OSError) else str(exc).strip().splitlines()[0]
 
 
 def _parse_metadata(path: Path, metadata: dict) -> ModelInfo:

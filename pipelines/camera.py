@@ -18,12 +18,13 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from pettrack.model.files import check_outputs
 from pettrack.model.localizer import Localizer
 from pettrack.tracker import TrackBuilder, TrackerConfig, image_pixels_per_unit
 
 from .draw import TrackOverlay
 from .runner import FrameInput, FrameResult, RunSummary, StopRun, drive, localize
-from .sinks import append_csv
+from .sinks import append_csv, check_appendable
 from .video import CSV_COLUMNS, csv_row
 from .video_io import VideoWriter
 
@@ -145,6 +146,13 @@ class CameraOptions:
     reconnect_limit_s: float = 60.0
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
+    def check(self, source: int | str) -> None:
+        """Before any work: the outputs are not the source file or each other, are writable, and
+        the CSV appended to is a track CSV (raises OutputError)."""
+        check_outputs([self.csv, self.video], [Path(source)] if _is_file(source) else [])
+        if self.csv is not None:
+            check_appendable(self.csv, CSV_COLUMNS)
+
 
 @dataclass
 class CameraSummary(RunSummary):
@@ -187,6 +195,7 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
                on_note: Callable[[str], None], on_frame: Callable[[int], None] = lambda n: None) -> CameraSummary:
     """Track a live source frame by frame (batches of one: latency first) with the causal filter.
     Ctrl-C or the window's q key ends it; the CSV and the recording keep every frame so far."""
+    options.check(source)
     grabber = LatestFrameGrabber(source, on_note, options.reconnect_limit_s)
     summary = CameraSummary()
     csv_handle, csv_sink = append_csv(options.csv, CSV_COLUMNS) if options.csv else (None, None)

@@ -7,6 +7,7 @@ Exit codes: 0 the job was done (some inputs may have been skipped, and are liste
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from pathlib import Path
 from typing import Optional
@@ -14,6 +15,8 @@ from typing import Optional
 import torch
 import typer
 from rich.table import Table
+from rich.markup import escape
+from rich.text import Text
 
 from pettrack.model.data import AugmentConfig, load_samples, split_names
 from pettrack.model.evaluate import (
@@ -22,18 +25,21 @@ from pettrack.model.evaluate import (
 )
 from pettrack.model.footage import FootageMix
 from pettrack.model.export import ExportError, export_model
+from pettrack.model.files import OutputError, check_outputs, same_file
 from pettrack.model.labels import read_labels
 from pettrack.model.localizer import Localizer
 from pettrack.model.plots import plot_presence
 from pettrack.model.train import TrainConfig, TrainingError, train
-from pettrack.model.weights import WeightsError
+from pettrack.model.weights import WeightsError, weights_file
 from pettrack.tracker import TrackerConfig
 
 from .camera import CameraOptions, SourceError, display_available, parse_source, run_camera
-from .console import RichTrainReporter, err, fail, footage_table, out, progress, summary_table, warn
+from .console import (
+    RichTrainReporter, describe_error, err, fail, footage_table, out, progress, say, shown, summary_table, warn,
+)
 from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
 from .sinks import open_csv
-from .video import VideoOptions, VideoOutputs, device_defaults, run_video
+from .video import VideoOptions, VideoOutputs, device_defaults, plan_outputs, run_video
 from .video_io import VideoError, frame_range, probe
 
 app = typer.Typer(
@@ -48,7 +54,34 @@ app = typer.Typer(
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
 WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.safetensors), or a shipped model: default (256 px, for footage), portrait (256 px, photos only) or fast (128 px, about twice the frames/s on a CPU, less precise).")
-DeviceOption = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+def _device_name(value: str) -> str:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise typer.BadParameter(f"{value!r}: use auto, cpu, cuda or cuda:N")
+    return value
+
+
+def one_of(*choices: str):
+    """An option callback: the value must be one of `choices` (else a usage error, exit 2)."""
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"{value!r}: use {', '.join(choices[:-1])} or {choices[-1]}")
+        return value
+    return check
+
+
+def _positive(name: str, value: float) -> float:
+    if not value > 0:
+        raise typer.BadParameter(f"{value:g}: {name} must be above 0")
+    return value
+
+
+def _multiple_of_32(value: int) -> int:
+    if value % 32:
+        raise typer.BadParameter(f"{value} is not a multiple of 32")
+    return value
+
+
+DeviceOption = typer.Option("auto", "--device", callback=_device_name, help="auto (CUDA when present), cpu, cuda or cuda:N.")
 
 
 MinConfidenceOption = typer.Option(
@@ -99,25 +132,24 @@ def folder(
     if not directory.is_dir():
         fail(f"{directory}: not a folder")
         raise typer.Exit(EXIT_FAILED)
-    images, others = find_files(directory, recursive)
-    for other in others:
-        warn(str(other), "skipped, not an image file type")
+    listing = find_files(directory, recursive)
+    for other in listing.others:
+        warn(str(directory / other.file), f"skipped, {other.reason}")
+    images = listing.images
     if not images:
         fail(f"{directory}: no images found (looked for .jpg .jpeg .png .webp .bmp .tif .tiff{'' if recursive else '; --recursive for subfolders'})")
         raise typer.Exit(EXIT_FAILED)
     options = FolderOptions(batch_size, workers, annotate, heatmap)
     try:
         options.check(directory)
-    except ValueError as exc:
+        check_outputs([out_file], images)
+    except OutputError as exc:
         fail(str(exc))
         raise typer.Exit(2) from exc
     localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     results: list[ImageResult] = []
     csv_path = out_file
     to_stdout = csv and out_file is None
-
-    def on_failure(failure: ImageFailure) -> None:
-        warn(str(directory / failure.file), failure.reason)
 
     csv_output = open_csv(csv_path, CSV_COLUMNS) if (csv or out_file) else contextlib.nullcontext(None)
     with progress() as bar, csv_output as sink:
@@ -131,21 +163,26 @@ def folder(
             if not (to_stdout or out_file):
                 results.append(result)
 
-        def on_fail(failure: ImageFailure) -> None:
+        def on_failure(failure: ImageFailure) -> None:
             bar.advance(task)
-            on_failure(failure)
+            warn(str(directory / failure.file), failure.reason)
 
-        summary = run_folder(localizer, directory, images, options, on_result, on_fail)
+        def on_unwritten(failure: ImageFailure) -> None:
+            warn(str(directory / failure.file), failure.reason)
+
+        summary = run_folder(localizer, directory, images, options, on_result, on_failure, on_unwritten)
     if summary.interrupted:
-        err.print(f"interrupted; {summary.processed} results kept" + (f" in {csv_path}" if csv_path else ""),
-                  highlight=False, markup=False)
+        say(f"interrupted; {summary.processed} results kept" + (f" in {csv_path}" if csv_path else ""))
         raise typer.Exit(EXIT_INTERRUPTED)
 
     if not (to_stdout or out_file):
         out.print(_results_table(results))
-    _print_folder_summary(summary.processed, len(images), summary.failures, csv_path, annotate)
+    _print_folder_summary(summary.processed, len(images), summary.failures + listing.others, csv_path, annotate)
     if summary.processed == 0:
         fail("no image could be processed")
+        raise typer.Exit(EXIT_FAILED)
+    if summary.unwritten:
+        fail(f"{len(summary.unwritten)} annotated copies could not be written to {annotate} (the results are complete)")
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -155,17 +192,17 @@ def _results_table(results: list[ImageResult]) -> Table:
         table.add_column(name, justify=justify)
     for r in results:
         x, y = ("no nose", "") if r.x is None else (f"{r.x:.1f}", f"{r.y:.1f}")
-        table.add_row(r.file, x, y, f"{r.confidence:.2f}", f"{r.width}x{r.height}")
+        table.add_row(Text(shown(r.file)), x, y, f"{r.confidence:.2f}", f"{r.width}x{r.height}")
     return table
 
 
 def _print_folder_summary(processed: int, total: int, failures: list[ImageFailure], csv_path, annotate) -> None:
-    err.print(f"processed {processed} of {total} images" + (f", CSV in {csv_path}" if csv_path else "")
-              + (f", annotated copies in {annotate}" if annotate else ""), highlight=False)
+    say(f"processed {processed} of {total} images" + (f", CSV in {csv_path}" if csv_path else "")
+        + (f", annotated copies in {annotate}" if annotate else ""))
     if failures:
         err.print(f"[yellow]{len(failures)} skipped:[/]")
         for failure in failures:
-            err.print(f"  {failure.file}: {failure.reason}", highlight=False, markup=False)
+            say(f"  {failure.file}: {failure.reason}")
 
 
 @app.command()
@@ -185,38 +222,60 @@ def video(
     start: Optional[float] = typer.Option(None, "--start", min=0, help="Start at this time (seconds)."),
     end: Optional[float] = typer.Option(None, "--end", min=0, help="Stop at this time (seconds)."),
     causal: bool = typer.Option(False, "--causal", help="Forward filter only, no look-ahead (as live mode)."),
-    decoder: str = typer.Option("auto", "--decoder", help="auto, decord or opencv."),
+    decoder: str = typer.Option("auto", "--decoder", callback=one_of("auto", "decord", "opencv"),
+                                help="auto, decord or opencv."),
     tracker: Optional[Path] = TrackerOption,
 ) -> None:
     """Track the nose through videos: [bold]NAME.pettrack.csv[/] and an annotated [bold]NAME.pettrack.mp4[/]."""
-    if len(inputs) > 1 and (csv_file or video_file):
-        fail("--csv and --video name the outputs of a single input; use --out-dir for several")
-        raise typer.Exit(2)
+    if start is not None and end is not None and end <= start:
+        raise typer.BadParameter(f"--end {end:g} must be after --start {start:g}", param_hint="--end")
     tracker_config = _tracker_config(tracker)
+    sources = _unique(inputs)
+    try:
+        planned = plan_outputs(sources, out_dir, csv_file, video_file, not no_video)
+    except OutputError as exc:
+        fail(str(exc))
+        raise typer.Exit(2) from exc
     localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     default_batch, default_workers = device_defaults(localizer.device.type)
     options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
                            start, end, causal, decoder, tracker_config)
-    failed = []
-    for source in inputs:
-        outputs = VideoOutputs.beside(source, out_dir, csv_file, video_file, not no_video)
+    failed: list[str] = []
+    for source, outputs in zip(sources, planned):
         try:
             _track_one(localizer, source, outputs, options)
         except VideoError as exc:
             fail(str(exc))
-            failed.append(source)
+            failed.append(str(exc))
+        except OSError as exc:  # an output that could not be written (full disk, a folder gone)
+            fail(f"{describe_error(exc)}; {source} not finished, earlier results at its outputs are untouched")
+            failed.append(f"{source}: {describe_error(exc)}")
     if failed:
-        fail(f"{len(failed)} of {len(inputs)} videos could not be processed: {', '.join(map(str, failed))}")
+        say(f"{len(sources) - len(failed)} of {len(sources)} videos done; {len(failed)} skipped:")
+        for line in failed:
+            say(f"  {line}")
+    if len(failed) == len(sources):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _unique(paths: list[Path]) -> list[Path]:
+    """The inputs in order, each once (a file named twice is done once, and said so)."""
+    kept: list[Path] = []
+    for path in paths:
+        if any(same_file(path, other) for other in kept):
+            warn(str(path), "named more than once; done once")
+            continue
+        kept.append(path)
+    return kept
 
 
 def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, options: VideoOptions) -> None:
     info = probe(source)
-    err.print(f"{source}: {info.width}x{info.height}, {info.frame_count} frames at {float(info.rate):.3f} fps"
-              f" ({info.rate}){f', rotated {info.rotation} degrees' if info.rotation else ''}", highlight=False)
+    say(f"{source}: {info.width}x{info.height}, {info.frame_count} frames at {float(info.rate):.3f} fps"
+        f" ({info.rate}){f', rotated {info.rotation} degrees' if info.rotation else ''}")
     with progress("frames") as bar:
         first, last = frame_range(info, options.start_s, options.end_s)
-        task = bar.add_task(source.name, total=last - first, rate="")
+        task = bar.add_task(escape(shown(source.name)), total=last - first, rate="")
         started = time.perf_counter()
 
         def advance(n: int) -> None:
@@ -225,23 +284,22 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
 
         summary = run_video(localizer, info, outputs, options, advance, on_note=lambda text: warn(str(source), text))
     if summary.interrupted:
-        err.print(f"interrupted; {summary.frames} frames kept in {outputs.csv}"
-                  + (f" and {outputs.video}" if outputs.video else ""), highlight=False, markup=False)
+        say(f"interrupted; {summary.frames} frames kept in {outputs.csv}" + (f" and {outputs.video}" if outputs.video else ""))
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary.frames == 0:
         raise VideoError(summary.error or f"{source}: no frame could be decoded")
     if summary.error:
-        warn(str(source), f"{summary.error}; the {summary.frames} frames before it are kept")
-    err.print(
+        warn(summary.error, f"the {summary.frames} frames before it are kept")
+    say(
         f"{source.name}: {summary.frames} frames, tracked {summary.tracked_fraction:.1%} "
         f"(predicted {summary.states['predicted']}, lost {summary.states['lost']}), "
-        f"mean confidence {summary.mean_confidence:.2f}, {summary.fps:.1f} frames/s",
-        highlight=False,
+        f"mean confidence {summary.mean_confidence:.2f}, {summary.fps:.1f} frames/s"
     )
-    err.print(f"  CSV: {outputs.csv}" + (f"\n  video: {outputs.video} [{summary.codec}]" if outputs.video else ""),
-              highlight=False, markup=False)
+    say(f"  CSV: {outputs.csv}")
+    if outputs.video:
+        say(f"  video: {outputs.video} [{summary.codec}]")
     if localizer.device.type == "cuda":
-        err.print(f"  peak GPU memory: {torch.cuda.max_memory_allocated(localizer.device) / 2**20:.0f} MiB", highlight=False)
+        say(f"  peak GPU memory: {torch.cuda.max_memory_allocated(localizer.device) / 2**20:.0f} MiB")
 
 
 @app.command()
@@ -263,10 +321,15 @@ def camera(
     if show and not display_available():
         warn("--show", "no display available (DISPLAY is not set); running without a window")
         show = False
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     options = CameraOptions(show, csv_file, video_file, duration, frames, reconnect_limit, tracker_config)
+    try:
+        options.check(parse_source(source))
+    except OutputError as exc:
+        fail(str(exc))
+        raise typer.Exit(2) from exc
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
     with progress("frames") as bar:
-        task = bar.add_task(f"live {source}", total=frames, rate="")
+        task = bar.add_task(escape(f"live {shown(source)}"), total=frames, rate="")
         try:
             summary = run_camera(localizer, parse_source(source), options,
                                  on_note=lambda text: warn(str(source), text), on_frame=lambda n: bar.advance(task, n))
@@ -288,11 +351,19 @@ def camera(
 
 @app.command()
 def export(
-    fmt: str = typer.Option(..., "--format", "-f", help="onnx or torchscript."),
+    fmt: str = typer.Option(..., "--format", "-f", callback=one_of("onnx", "torchscript"), help="onnx or torchscript."),
     out_file: Path = typer.Option(..., "--out", "-o", help="File to write."),
     weights: Optional[Path] = WeightsOption,
 ) -> None:
     """Export the model (input: letterboxed, normalised NCHW float; output: the heat-map)."""
+    try:
+        check_outputs([out_file], [weights_file(weights)])
+    except OutputError as exc:
+        fail(str(exc))
+        raise typer.Exit(2) from exc
+    except WeightsError as exc:
+        fail(str(exc))
+        raise typer.Exit(EXIT_FAILED) from exc
     localizer = _load_localizer(weights, "cpu")
     try:
         export_model(localizer.model, localizer.info, fmt, out_file)
@@ -309,15 +380,16 @@ def train_command(
     out_file: Path = typer.Option(..., "--out", "-o", help="Where to write the best weights (.safetensors)."),
     epochs: int = typer.Option(150, min=1),
     batch_size: int = typer.Option(32, "--batch-size", min=2),
-    lr: float = typer.Option(1e-3, help="Peak learning rate (one-cycle schedule, AdamW)."),
-    weight_decay: float = typer.Option(1e-4, "--weight-decay"),
-    sigma: float = typer.Option(7.0, help="Heat-map Gaussian sigma in model pixels."),
-    input_size: int = typer.Option(256, "--input-size", help="Model input side, a multiple of 32."),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Deterministic validation split."),
-    seed: int = typer.Option(0, help="Seed for initial weights, shuffling and augmentation."),
-    patience: int = typer.Option(25, help="Stop after this many epochs without a better validation error."),
-    ema_decay: float = typer.Option(0.999, "--ema-decay"),
-    fg_weight: float = typer.Option(0.0, "--fg-weight", help="Extra loss weight near the nose (0: plain MSE)."),
+    lr: float = typer.Option(1e-3, max=1.0, callback=lambda value: _positive("--lr", value), help="Peak learning rate (one-cycle schedule, AdamW)."),
+    weight_decay: float = typer.Option(1e-4, "--weight-decay", min=0.0, max=1.0),
+    sigma: float = typer.Option(7.0, min=0.5, max=64.0, help="Heat-map Gaussian sigma in model pixels."),
+    input_size: int = typer.Option(256, "--input-size", min=32, max=1024, callback=_multiple_of_32,
+                                   help="Model input side, a multiple of 32."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.01, max=0.9, help="Deterministic validation split."),
+    seed: int = typer.Option(0, min=0, help="Seed for initial weights, shuffling and augmentation."),
+    patience: int = typer.Option(25, min=1, help="Stop after this many epochs without a better validation error."),
+    ema_decay: float = typer.Option(0.999, "--ema-decay", min=0.0, max=0.99999),
+    fg_weight: float = typer.Option(0.0, "--fg-weight", min=0.0, max=1000.0, help="Extra loss weight near the nose (0: plain MSE)."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Train on the plain images."),
     footage: bool = typer.Option(
         False, "--footage", help="Train for real footage too: small pets on video-aspect canvases, several pets, "
@@ -325,8 +397,9 @@ def train_command(
         "and stores the presence threshold chosen on validation footage.",
     ),
     device: str = DeviceOption,
-    precision: str = typer.Option("auto", help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), fp32, bf16 or fp16."),
-    workers: int = typer.Option(-1, help="Data-loading processes (-1: 8 on CUDA, 1 on CPU)."),
+    precision: str = typer.Option("auto", callback=one_of("auto", "fp32", "bf16", "fp16"),
+                                  help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), fp32, bf16 or fp16."),
+    workers: int = typer.Option(-1, min=-1, max=64, help="Data-loading processes (-1: 8 on CUDA, 1 on CPU)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's checkpoint (OUT.checkpoint.pt)."),
     init_weights: Optional[Path] = typer.Option(
         None, "--init-weights", help="Start from these weights (fine-tune), e.g. a model trained at a smaller --input-size."
@@ -347,6 +420,9 @@ def train_command(
     try:
         with RichTrainReporter() as reporter:
             result = train(config, reporter)
+    except OutputError as exc:
+        fail(str(exc))
+        raise typer.Exit(2) from exc
     except (TrainingError, ValueError) as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
@@ -371,26 +447,29 @@ def eval_command(
     labels: Path = typer.Option(..., "--labels", help="Label file in the pet-noses format."),
     weights: Optional[Path] = WeightsOption,
     min_confidence: Optional[float] = MinConfidenceOption,
-    split: str = typer.Option("all", "--split", help="all images, or only the 'val' or 'train' side of train's deterministic split."),
+    split: str = typer.Option("all", "--split", callback=one_of("all", "val", "train"), help="all images, or only the 'val' or 'train' side of train's deterministic split."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.0, max=0.99, help="With --split: the split's validation share (as in train)."),
     footage: bool = typer.Option(True, "--footage/--no-footage", help="Also score the footage set: every image small and large on video-aspect canvases, degraded, and as many views with no nose."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write predictions.csv, worst.png and (with footage) presence.png here."),
     device: str = DeviceOption,
     batch_size: int = typer.Option(32, "--batch-size", min=1),
-    worst: int = typer.Option(12, help="How many of the worst predictions the gallery shows."),
+    worst: int = typer.Option(12, min=1, max=200, help="How many of the worst predictions the gallery shows."),
 ) -> None:
     """Measure accuracy on labelled images: distance statistics and PCK on the photos, and hit rate
     and nose-free rejection on the footage set built from them."""
-    if split not in ("all", "val", "train"):
-        fail(f"--split {split!r}: use all, val or train")
-        raise typer.Exit(2)
+    if report is not None:
+        try:
+            check_outputs([report / name for name in ("predictions.csv", "worst.png", "presence.png")], [labels])
+        except OutputError as exc:
+            fail(f"--report {report}: {exc}")
+            raise typer.Exit(2) from exc
     if not images.is_dir():
         fail(f"{images}: not a folder of images")
         raise typer.Exit(EXIT_FAILED)
     try:
         label_file = read_labels(labels)
-    except (OSError, ValueError) as exc:
-        fail(f"{labels}: {exc}")
+    except OSError as exc:
+        fail(f"{labels}: cannot read it: {describe_error(exc)}")
         raise typer.Exit(EXIT_FAILED) from exc
     for problem in label_file.problems:
         warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.shown}")
@@ -430,6 +509,3 @@ def eval_command(
             written.append(report / "presence.png")
         err.print(f"report: {', '.join(map(str, written))}", highlight=False)
 
-
-def main() -> None:
-    app()

@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from pettrack.model.files import final_path
 from pettrack.model.evaluate import FOOTAGE_SCALES, EvalSummary, FootageSummary
 from pettrack.model.train import EpochRecord
 
@@ -25,13 +26,35 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
+def shown(text: str) -> str:
+    """A name from outside (a file name, a stream URL) as it is safe to print: control characters
+    and bytes that are not UTF-8 escaped, so a name cannot move the cursor or break the terminal.
+    (Rich markup is escaped by warn and fail.)"""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def warn(where: str, what: str) -> None:
     """One line per problem: where (file, line or frame), then what."""
-    err.print(f"[yellow]warning:[/] {escape(where)}: {escape(what)}", highlight=False)
+    err.print(f"[yellow]pettrack: warning:[/] {escape(shown(where))}: {escape(shown(what))}", highlight=False)
 
 
 def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    """The one line a failure prints: `pettrack: <what> (<file>[, line N | frame N]): <why>`."""
+    err.print(f"[bold red]pettrack:[/] {escape(shown(message))}", highlight=False)
+
+
+def say(text: str) -> None:
+    """A plain line on stderr (names in it are shown literally, never as markup)."""
+    err.print(shown(text), highlight=False, markup=False)
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception in one line, without errno numbers: 'clip.csv: No space left on device'."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{final_path(exc.filename)}: {exc.strerror}" if exc.filename else exc.strerror
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def progress(unit: str = "images") -> Progress:
@@ -116,4 +139,4 @@ class RichTrainReporter:
             self._new_task(record.epoch + 1)
 
     def note(self, text: str) -> None:
-        self._progress.console.print(f"[yellow]note:[/] {escape(text)}", highlight=False)
+        self._progress.console.print(f"[yellow]note:[/] {escape(shown(text))}", highlight=False)

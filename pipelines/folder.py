@@ -6,11 +6,12 @@ run in a worker pool ahead of the model; results come out in file order. Memory 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pettrack.model.files import atomic_bytes, same_file
+from pettrack.model.files import OutputError, atomic_bytes, check_outputs, os_reason, same_file
 from pettrack.model.images import ImageReadError, LoadedImage, is_image_path, load_image
 from pettrack.model.localizer import Localizer
 
@@ -53,14 +54,21 @@ class FolderOptions:
     heatmap: bool = False
 
     def check(self, root: Path) -> None:
-        """Refuse, before any work, an annotation folder that would overwrite the originals."""
-        if self.annotate_dir is not None and same_file(self.annotate_dir, root):
-            raise ValueError("--annotate must be a different folder from the input (originals are never overwritten)")
+        """Refuse, before any work, an annotation folder that would overwrite the originals or
+        cannot be written."""
+        if self.annotate_dir is None:
+            return
+        if same_file(self.annotate_dir, root):
+            raise OutputError("--annotate must be a different folder from the input (originals are never overwritten)")
+        if self.annotate_dir.exists() and not self.annotate_dir.is_dir():
+            raise OutputError(f"--annotate {self.annotate_dir}: is a file, not a folder")
+        check_outputs([self.annotate_dir / "probe.png"])  # its folder exists or can be made, and is writable
 
 
 @dataclass
 class FolderSummary(RunSummary):
-    failures: list[ImageFailure] = field(default_factory=list)
+    failures: list[ImageFailure] = field(default_factory=list)  # unreadable images: no result
+    unwritten: list[ImageFailure] = field(default_factory=list)  # annotated copies that could not be written
 
     @property
     def processed(self) -> int:
@@ -68,22 +76,65 @@ class FolderSummary(RunSummary):
         return self.frames - len(self.failures)
 
 
-def find_files(root: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
-    """(image files, other files) under root, sorted; hidden files and folders are ignored."""
-    candidates = root.rglob("*") if recursive else root.iterdir()
-    images, others = [], []
-    for path in sorted(candidates):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
-            continue
-        (images if is_image_path(path) else others).append(path)
-    return images, others
+@dataclass(frozen=True)
+class FolderListing:
+    images: list[Path]  # sorted, to be processed
+    others: list[ImageFailure]  # everything else found, with why it is skipped (relative names)
+
+
+def find_files(root: Path, recursive: bool) -> FolderListing:
+    """The images under root, sorted, and every other entry with the reason it is skipped (other
+    file types, broken links, FIFOs and devices, unreadable folders, links to folders, which are
+    not followed so a link loop cannot trap the walk). Hidden files and folders are ignored."""
+    images: list[Path] = []
+    others: list[ImageFailure] = []
+
+    def relative(path: Path) -> str:
+        return csv_name(path.relative_to(root))
+
+    def walk(folder: Path) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            others.append(ImageFailure(relative(folder) + "/", f"cannot read the folder: {os_reason(exc)}"))
+            return
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.name.startswith("."):
+                continue
+            if entry.is_symlink() and not path.exists():
+                others.append(ImageFailure(relative(path), "broken link"))
+            elif entry.is_dir():
+                if entry.is_symlink():
+                    others.append(ImageFailure(relative(path) + "/", "a link to a folder, not followed"))
+                elif recursive:
+                    walk(path)
+            elif not entry.is_file():
+                others.append(ImageFailure(relative(path), "not a regular file (a FIFO, socket or device)"))
+            elif is_image_path(path):
+                images.append(path)
+            else:
+                others.append(ImageFailure(relative(path), "not an image file type"))
+
+    walk(Path(root))
+    images.sort()
+    return FolderListing(images, others)
+
+
+def csv_name(relative: Path) -> str:
+    """A file's name for the CSV and messages: forward slashes, and any bytes of the name that
+    are not UTF-8 written as \\xNN (the CSV stays UTF-8; the file is still processed)."""
+    return relative.as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
 class _Photo:
-    relative: str  # the CSV's file column
+    relative: Path  # where it is under the folder (and its annotated copy under --annotate)
     image: LoadedImage | None  # None when it could not be read
+
+    @property
+    def name(self) -> str:
+        return csv_name(self.relative)
 
 
 def folder_frames(localizer: Localizer, root: Path, paths: list[Path], workers: int, window: int) -> Iterator[FrameInput]:
@@ -91,7 +142,7 @@ def folder_frames(localizer: Localizer, root: Path, paths: list[Path], workers: 
 
     def read(numbered: tuple[int, Path]) -> FrameInput:
         index, path = numbered
-        relative = path.relative_to(root).as_posix()
+        relative = path.relative_to(root)
         try:
             image = load_image(path, min_side=DECODE_MIN_SIDE)
         except ImageReadError as exc:
@@ -113,28 +164,33 @@ def run_folder(
     options: FolderOptions,
     on_result: Callable[[ImageResult], None],
     on_failure: Callable[[ImageFailure], None],
+    on_unwritten: Callable[[ImageFailure], None] = lambda failure: None,
 ) -> FolderSummary:
-    """Localize the nose in each path; callbacks fire in file order as results are made. Ctrl-C
-    ends the run early with `interrupted` set in the summary."""
+    """Localize the nose in each path; callbacks fire in file order as results are made:
+    on_result or on_failure (unreadable) once per path, on_unwritten when an annotated copy could
+    not be written. Ctrl-C ends the run early with `interrupted` set in the summary."""
     options.check(root)
     summary = FolderSummary()
 
     def consume(result: FrameResult) -> None:
         photo: _Photo = result.frame.payload
         if result.found is None:
-            failure = ImageFailure(photo.relative, result.frame.error or "unreadable")
+            failure = ImageFailure(photo.name, result.frame.error or "unreadable")
             summary.failures.append(failure)
             on_failure(failure)
             return
         nose = result.nose
         image = photo.image
-        row = ImageResult(photo.relative, nose.x if nose else None, nose.y if nose else None,
+        row = ImageResult(photo.name, nose.x if nose else None, nose.y if nose else None,
                           result.found.peak.confidence, image.width, image.height)
         if options.annotate_dir is not None:
             try:
                 _write_annotated(image, result, row, options.annotate_dir / photo.relative)
             except (OSError, ValueError) as exc:
-                on_failure(ImageFailure(photo.relative, f"annotated copy not written: {exc}"))
+                reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+                failure = ImageFailure(photo.name, f"annotated copy not written: {reason}")
+                summary.unwritten.append(failure)
+                on_unwritten(failure)
         on_result(row)
 
     window = options.batch_size + 2 * options.workers

@@ -49,12 +49,24 @@ def localize(localizer: Localizer, frames: Iterable[FrameInput], batch_size: int
              heatmaps: bool = False) -> Iterator[FrameResult]:
     """Results in source order, one forward pass per `batch_size` readable frames; unreadable
     frames ride along in their batch so their results stay in order with the others."""
+    stopped: list[Exception] = []
+
+    def until_error() -> Iterator[FrameInput]:
+        # A source that fails mid-way (a damaged video) still has its last, unfilled batch
+        # processed: the error is raised after every frame before it has a result.
+        try:
+            yield from frames
+        except Exception as exc:  # noqa: BLE001 - re-raised below, in order
+            stopped.append(exc)
+
     try:
-        for batch in batched(frames, batch_size, counts=lambda frame: frame.prepared is not None):
+        for batch in batched(until_error(), batch_size, counts=lambda frame: frame.prepared is not None):
             readable = [frame for frame in batch if frame.prepared is not None]
             found = iter(localizer.detect([frame.prepared for frame in readable], heatmaps) if readable else [])
             for frame in batch:
                 yield FrameResult(frame, next(found) if frame.prepared is not None else None)
+        if stopped:
+            raise stopped[0]
     finally:
         _close(frames)  # stops a source's decode workers now, not when garbage-collected
 

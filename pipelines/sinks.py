@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
-from pettrack.model.files import atomic_text
+from pettrack.model.files import OutputError, atomic_text
 
 
 class CsvSink:
@@ -29,8 +29,21 @@ class CsvSink:
         self._handle.flush()
 
 
+def check_appendable(path: Path, columns: Sequence[str]) -> None:
+    """Appending is only for a CSV of the same columns: refuse any other file before any work."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as handle:
+        first = handle.readline(4096).decode("utf-8", "replace").strip()
+    if first != ",".join(columns):
+        raise OutputError(f"{path}: exists and is not a pettrack track CSV (its first line is not "
+                          f"{','.join(columns)}); refusing to append to it")
+
+
 def append_csv(path: Path, columns: Sequence[str]) -> tuple[IO[str], CsvSink]:
-    """A CSV opened for appending (live mode); the header only goes into a new or empty file."""
+    """A CSV opened for appending (live mode); the header only goes into a new or empty file.
+    Call check_appendable first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a", newline="", encoding="utf-8")
     return handle, CsvSink(handle, columns, header=handle.tell() == 0)

@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from pettrack.model.files import same_file
+from pettrack.model.files import OutputError, check_outputs, same_file
 from pettrack.model.geometry import Letterbox
 from pettrack.model.localizer import Localizer
 from pettrack.tracker import TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit
@@ -70,13 +70,28 @@ class VideoOutputs:
                    (video or folder / f"{stem}.pettrack.mp4") if write_video else None)
 
     def check(self, source: Path) -> None:
-        """Refuse, before any work, outputs that would overwrite the input or each other."""
-        targets = [t for t in (self.csv, self.video) if t is not None]
-        for target in targets:
-            if same_file(target, source):
-                raise VideoError(f"{source}: refusing to write an output over the input ({target})")
-        if len(targets) == 2 and same_file(*targets):
-            raise VideoError(f"{self.csv}: the CSV and the annotated video cannot be the same file")
+        """Refuse, before any work, outputs that would overwrite the input or each other, or that
+        cannot be written (see model.files.check_outputs)."""
+        check_outputs([self.csv, self.video], [source])
+
+
+def plan_outputs(sources: list[Path], out_dir: Path | None, csv: Path | None, video: Path | None,
+                 write_video: bool) -> list[VideoOutputs]:
+    """Each input's outputs, checked together before any work: no output replaces an input of
+    the run, and two inputs with the same name (a/clip.mp4 and b/clip.mp4 into one --out-dir,
+    or clip.mp4 and clip.mov) are refused instead of one overwriting the other's results."""
+    if len(sources) > 1 and (csv or video):
+        raise OutputError("--csv and --video name the outputs of a single input; use --out-dir for several")
+    planned = [VideoOutputs.beside(source, out_dir, csv, video, write_video) for source in sources]
+    owners: dict[Path, Path] = {}
+    for source, outputs in zip(sources, planned):
+        key = outputs.csv.resolve()
+        if key in owners and not same_file(owners[key], source):
+            raise OutputError(f"{owners[key]} and {source} would both write {outputs.csv}; "
+                              "rename one, or run them with different --out-dir")
+        owners[key] = source
+    check_outputs([t for o in planned for t in (o.csv, o.video)], sources)
+    return planned
 
 
 @dataclass
@@ -223,6 +238,9 @@ def run_video(
     `interrupted`, and the outputs hold every frame done so far (valid CSV, playable video)."""
     outputs.check(info.path)
     start, stop = frame_range(info, options.start_s, options.end_s)
+    if info.frame_count and start >= info.frame_count:
+        raise VideoError(f"{info.path}: --start {options.start_s:g} s is past the end of the video "
+                         f"({info.frame_count / info.fps:.2f} s)")
     builder = TrackBuilder(options.tracker, image_pixels_per_unit(info.width, info.height), causal=options.causal,
                            lag=None if options.causal else SMOOTHING_LAG)
     summary = VideoSummary()

@@ -56,7 +56,7 @@ def non_utf8_name(root: Path) -> Path:
 
 def markup_name(root: Path) -> Path:
     """A photo named like rich console markup."""
-    path = root / "[bold red]boom[/].jpg"
+    path = root / "[bold red]boom.jpg"
     shutil.copy(SAMPLES / "images" / "Siamese_25.jpg", path)
     return path
 

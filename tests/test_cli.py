@@ -261,14 +261,15 @@ def test_outputs_never_overwrite_inputs_in_the_library(tiny_weights, tmp_path):
     from pettrack.model.localizer import Localizer
     from pettrack.pipelines.folder import FolderOptions, run_folder
     from pettrack.pipelines.video import VideoOptions, VideoOutputs, run_video
-    from pettrack.pipelines.video_io import VideoError, probe
+    from pettrack.model.files import OutputError
+    from pettrack.pipelines.video_io import probe
 
     clip = shutil.copy(SAMPLES / "dog_4s.mp4", tmp_path / "clip.mp4")
     before = clip.read_bytes()
     localizer = Localizer.load(tiny_weights, device="cpu")
-    with pytest.raises(VideoError, match="over the input"):
+    with pytest.raises(OutputError, match="is an input"):
         run_video(localizer, probe(clip), VideoOutputs(tmp_path / "x.csv", clip), VideoOptions())
-    with pytest.raises(VideoError, match="same file"):
+    with pytest.raises(OutputError, match="same file"):
         run_video(localizer, probe(clip), VideoOutputs(tmp_path / "x.mp4", tmp_path / "x.mp4"), VideoOptions())
     assert clip.read_bytes() == before
     with pytest.raises(ValueError, match="different folder"):

@@ -46,6 +46,7 @@ def test_onnx_export_matches(tmp_path, sample_batch):
     assert np.abs(points.numpy() - reference).max() < 0.5
 
 
-def test_unknown_format_is_refused(tmp_path):
+def test_unknown_format_is_a_usage_error(tmp_path):
     result = run_cli("export", "--format", "tflite", "--out", tmp_path / "x")
-    assert result.returncode == 1 and "unknown format" in result.stderr
+    assert result.returncode == 2 and "tflite" in result.stderr and "onnx or torchscript" in result.stderr
+    assert not (tmp_path / "x").exists()

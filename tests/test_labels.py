@@ -35,8 +35,10 @@ def test_file_with_crlf_blank_lines_bom_and_bad_lines(tmp_path):
     assert "labels.txt:4" in result.problems[0].describe(path)
 
 
-def test_binary_file_is_a_clear_error(tmp_path):
+def test_lines_that_are_not_utf8_are_problems_and_the_rest_is_read(tmp_path):
     path = tmp_path / "labels.txt"
-    path.write_bytes(b"\xff\xfe\x00\x81garbage")
-    with pytest.raises(ValueError, match="not a UTF-8 text file"):
-        read_labels(path)
+    path.write_bytes(b'\xff\xfe\x00\x81garbage\nbeagle_100.jpg,"(71, 211)"\n')
+    parsed = read_labels(path)
+    assert [label.name for label in parsed.labels] == ["beagle_100.jpg"]
+    (problem,) = parsed.problems
+    assert problem.line == 1 and "not UTF-8" in problem.reason and "\\xff" in problem.shown

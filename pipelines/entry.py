@@ -1,0 +1,39 @@
+"""The installed `pettrack` command.
+
+Kept apart from cli.py so that Ctrl-C while torch is still loading (the first second or two)
+exits 130 quietly like Ctrl-C at any other moment.
+
+One error path: usage errors are typer's (exit 2); every expected failure is handled in cli.py
+and ends with one `pettrack: ...` line; anything else is a bug and prints one line too, with the
+traceback behind `--debug` (accepted anywhere on the command line).
+"""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv[1:]
+    if debug:
+        sys.argv = [arg for arg in sys.argv if arg != "--debug"]
+    try:
+        from .cli import app
+
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("pettrack: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence, see the module docstring
+        if debug:
+            raise
+        from .console import describe_error, fail
+
+        fail(f"{describe_error(exc)} (an unexpected error: run the same command with --debug for the traceback)")
+        sys.exit(EXIT_FAILED)
+
+
+if __name__ == "__main__":
+    main()
