@@ -6,7 +6,7 @@ compares: the CSVs byte for byte, the annotated videos frame by frame (count, si
 and pixels; two decoders may round colours differently by a level or two, so pixels are compared
 by their mean absolute difference).
 
-    python benchmarks/compare_outputs.py --before 2d1e74b --weights /tmp/old_default.safetensors
+    python benchmarks/compare_outputs.py --before 2d1e74b --weights /tmp/old_default.safetensors --after-args "--backend torch"
 
 (`--weights` must be a file both versions can read; `git show REV:model/weights/default.safetensors
 > FILE` gives a version's shipped model.)
@@ -40,7 +40,7 @@ def install(revision: str, target: Path) -> Path:
     return target / "site"
 
 
-def run(site: Path | None, out: Path, weights: str) -> None:
+def run(site: Path | None, out: Path, weights: str, extra: list[str] = ()) -> None:
     env = dict(os.environ)
     if site is not None:
         # Ahead of this tree's editable install (its finder comes after the path entries).
@@ -49,9 +49,9 @@ def run(site: Path | None, out: Path, weights: str) -> None:
     command = [sys.executable, "-c", "try:\n    from pettrack.pipelines.entry import main\n"
                "except ImportError:\n    from pettrack.pipelines.cli import main\nmain()"]
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run([*command, "video", str(SAMPLES / "dog_4s.mp4"), "--out-dir", str(out), "--weights", weights],
+    subprocess.run([*command, "video", str(SAMPLES / "dog_4s.mp4"), "--out-dir", str(out), "--weights", weights, *extra],
                    check=True, env=env, capture_output=True)
-    folder = subprocess.run([*command, "folder", str(SAMPLES / "images"), "--csv", "--weights", weights],
+    folder = subprocess.run([*command, "folder", str(SAMPLES / "images"), "--csv", "--weights", weights, *extra],
                             check=True, env=env, capture_output=True)
     (out / "folder.csv").write_bytes(folder.stdout)
 
@@ -68,11 +68,14 @@ def main() -> None:
     parser.add_argument("--before", required=True, help="git revision of the earlier version")
     parser.add_argument("--after", default=None, help="git revision of the later one (default: this working tree)")
     parser.add_argument("--weights", required=True)
+    parser.add_argument("--after-args", default="",
+                        help='options only the later version has, e.g. "--backend torch" to compare like with like')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         run(install(args.before, tmp / "before"), tmp / "out-before", args.weights)
-        run(install(args.after, tmp / "after") if args.after else None, tmp / "out-after", args.weights)
+        run(install(args.after, tmp / "after") if args.after else None, tmp / "out-after", args.weights,
+            args.after_args.split())
         print("| output | same? | detail |\n|---|---|---|")
         for name in ("dog_4s.pettrack.csv", "folder.csv"):
             same = filecmp.cmp(tmp / "out-before" / name, tmp / "out-after" / name, shallow=False)

@@ -120,7 +120,7 @@ def main() -> None:
           + " | ".join(f"right at {t:.1f}" for t in sweep) + " |")
     print("|---|---:|---:|---:|---:|---:|" + "---:|" * len(sweep))
     for weights in args.weights or ["default"]:
-        localizer = Localizer.load(weights, device="cpu")
+        localizer = Localizer.load(weights, device="cpu", backend="torch")
         detections = []
         for start in range(0, len(images), 8):
             detections += [d.peak for d in localizer.locate(images[start : start + 8])]

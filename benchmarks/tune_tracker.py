@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
-    localizer = Localizer.load(args.weights, device="cpu")
+    localizer = Localizer.load(args.weights, device="cpu", backend="torch")
     started = time.perf_counter()
     sequences = detect_sequences(localizer, args.frames)
     raw_units = np.concatenate([(s["raw"] - s["truth"]) / s["pixels_per_unit"] for s in sequences])

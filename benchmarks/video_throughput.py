@@ -78,7 +78,7 @@ import sys, time, cv2, numpy as np
 from pettrack.model.localizer import Localizer
 from pettrack.pipelines.video_io import VideoWriter, probe
 video, out, weights, codec = sys.argv[1], sys.argv[2], (sys.argv[3] or None), sys.argv[4]
-localizer = Localizer.load(weights, device="cpu")
+localizer = Localizer.load(weights, device="cpu", backend="torch")
 info = probe(video)
 if codec == "mp4v":
     cv_writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), float(info.rate), (info.width, info.height))
@@ -155,9 +155,10 @@ def main() -> None:
     parser.add_argument("--pettrack", default=shutil.which("pettrack"),
                         help="the pettrack command to measure, e.g. a wrapper that runs an earlier version")
     parser.add_argument("--title", default="pettrack video vs naive loop", help="the section to write")
+    parser.add_argument("--pettrack-args", default="", help='more options for every pettrack run, e.g. "--backend torch"')
     args = parser.parse_args()
     pettrack = args.pettrack
-    weights = [] if args.weights is None else ["--weights", str(args.weights)]
+    weights = ([] if args.weights is None else ["--weights", str(args.weights)]) + args.pettrack_args.split()
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,8 @@ import torch
 
 from .geometry import Letterbox
 from .heatmap import decode
-from .net import NoseNet, fold_batchnorm, normalize
+from .backends import Backend, OpenVINOBackend, TorchBackend, choose_backend
+from .net import NoseNet, fold_batchnorm
 from .weights import ModelInfo, load_model
 
 T = TypeVar("T")
@@ -95,6 +96,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ValueError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 
@@ -109,12 +112,13 @@ def cpu_supports_bf16() -> bool:
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype, or None for fp32.
 
-    'auto': bf16 on CUDA; on the CPU bf16 where it is native (1.7x faster here, points within
+    'auto': bf16 on CUDA (fp16 before Ampere); on the CPU bf16 where it is native (1.7x faster here, points within
     0.07 px of fp32 on the samples, see tests/test_precision.py), else fp32.
     """
     if name == "auto":
         if device.type == "cuda":
-            return torch.bfloat16
+            # bf16 needs Ampere or newer; older GPUs run fp16 natively and emulate bf16 slowly.
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16 if cpu_supports_bf16() else None
     if name not in PRECISIONS:
         raise ValueError(f"unknown precision {name!r} (use auto, fp32, bf16 or fp16)")
@@ -123,9 +127,10 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 class Localizer:
     def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None,
-                 min_confidence: float | None = None):
+                 min_confidence: float | None = None, backend: str = "torch"):
         """min_confidence: peaks below it are "no nose"; None takes the model's own presence
-        threshold (chosen on validation footage and stored in its weights file)."""
+        threshold (chosen on validation footage and stored in its weights file).
+        backend: torch, openvino (CPU only) or auto (see model/backends.py)."""
         # A folded copy: later changes to `model` (training) do not reach this Localizer.
         self.model = fold_batchnorm(model).to(device).to(memory_format=torch.channels_last)
         self.info = info
@@ -134,13 +139,23 @@ class Localizer:
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, got {min_confidence:g}")
         self.min_confidence = info.presence_threshold if min_confidence is None else min_confidence
+        self.backend: Backend
+        if choose_backend(backend, device) == "openvino":
+            self.backend = OpenVINOBackend(self.model, info.net.input_size, autocast)
+        else:
+            self.backend = TorchBackend(self.model, device, autocast)
 
     @classmethod
     def load(cls, weights: Path | None = None, device: str = "auto", precision: str = "auto",
-             min_confidence: float | None = None) -> "Localizer":
+             min_confidence: float | None = None, backend: str = "auto") -> "Localizer":
         torch_device = resolve_device(device)
         model, info = load_model(weights, torch_device)
-        return cls(model, info, torch_device, resolve_precision(precision, torch_device), min_confidence)
+        return cls(model, info, torch_device, resolve_precision(precision, torch_device), min_confidence, backend)
+
+    def describe(self) -> str:
+        """Where and how the network runs, for the user: 'openvino bf16 on cpu'."""
+        precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast]
+        return f"{self.backend.name} {precision} on {self.device}"
 
     @property
     def size(self) -> int:
@@ -152,14 +167,8 @@ class Localizer:
 
     @torch.inference_mode()
     def infer(self, inputs: np.ndarray | torch.Tensor, heatmaps: bool = False) -> BatchOutput:
-        """inputs: (N, S, S, 3) uint8. One forward pass; peaks decoded on the device."""
-        batch = torch.as_tensor(inputs)
-        if self.device.type == "cuda":
-            batch = batch.pin_memory().to(self.device, non_blocking=True)
-        x = normalize(batch.to(self.device))
-        with torch.autocast(self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
-            maps = self.model(x)
-        maps = maps.float()
+        """inputs: (N, S, S, 3) uint8. One forward pass (on the backend); peaks decoded on the device."""
+        maps = self.backend.heatmaps(inputs)
         points, confidence = decode(maps)
         confidence = confidence.cpu().numpy().astype(np.float64)
         return BatchOutput(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import asdict, dataclass
 
 import torch
@@ -83,12 +84,28 @@ def fold_batchnorm(model: NoseNet) -> NoseNet:
     return folded
 
 
-def normalize(batch_uint8: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def normalize(batch_uint8: torch.Tensor, dtype: torch.dtype = torch.float32,
+              stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """(N, S, S, 3) uint8 RGB -> (N, 3, S, S) normalised, channels_last in memory.
 
-    Done on the model's device so the CPU ships compact uint8 frames, not floats.
+    Done on the model's device so the CPU ships compact uint8 frames, not floats. stats: (mean,
+    std) from normalization_stats, for a module that keeps them as buffers (a traced export).
     """
     x = batch_uint8.permute(0, 3, 1, 2).to(dtype)
-    mean = torch.tensor(MEAN_RGB, device=x.device, dtype=dtype).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(STD_RGB, device=x.device, dtype=dtype).view(1, 3, 1, 1) * 255.0
+    mean, std = stats if stats is not None else _device_stats(x.device, dtype)
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def normalization_stats(dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std in 0..255 units, shaped (1, 3, 1, 1)."""
+    mean = torch.tensor(MEAN_RGB, dtype=dtype).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(STD_RGB, dtype=dtype).view(1, 3, 1, 1) * 255.0
+    return mean, std
+
+
+@functools.lru_cache(maxsize=8)
+def _device_stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """normalization_stats made once per device: building them per call was a blocking
+    host-to-device copy on every CUDA batch."""
+    mean, std = normalization_stats(dtype)
+    return mean.to(device), std.to(device)

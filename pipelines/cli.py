@@ -27,6 +27,7 @@ from pettrack.model.footage import FootageMix
 from pettrack.model.export import ExportError, export_model
 from pettrack.model.files import OutputError, check_outputs, same_file
 from pettrack.model.labels import read_labels
+from pettrack.model.backends import BACKENDS, BackendError
 from pettrack.model.localizer import Localizer
 from pettrack.model.plots import plot_presence
 from pettrack.model.train import TrainConfig, TrainingError, train
@@ -84,6 +85,13 @@ def _multiple_of_32(value: int) -> int:
 DeviceOption = typer.Option("auto", "--device", callback=_device_name, help="auto (CUDA when present), cpu, cuda or cuda:N.")
 
 
+BackendOption = typer.Option(
+    "auto", "--backend", callback=one_of(*BACKENDS),
+    help='Where the network runs: auto (OpenVINO on a CPU when installed, else PyTorch), torch or openvino '
+         '(pip install "pettrack[openvino]").',
+)
+
+
 MinConfidenceOption = typer.Option(
     None, "--min-confidence", min=0.0, max=1.0,
     help="Heat-map peaks below this are 'no nose' (default: the model's presence threshold, stored in its weights).",
@@ -106,9 +114,13 @@ def _tracker_config(path: Optional[Path]) -> TrackerConfig:
 
 
 def _load_localizer(weights: Optional[Path], device: str, precision: str = "auto",
-                    min_confidence: Optional[float] = None) -> Localizer:
+                    min_confidence: Optional[float] = None, backend: str = "torch") -> Localizer:
     try:
-        return Localizer.load(weights, device=device, precision=precision, min_confidence=min_confidence)
+        return Localizer.load(weights, device=device, precision=precision, min_confidence=min_confidence,
+                              backend=backend)
+    except BackendError as exc:
+        fail(f"--backend {backend}: {exc}")
+        raise typer.Exit(2) from exc
     except (WeightsError, ValueError) as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
@@ -125,6 +137,7 @@ def folder(
     weights: Optional[Path] = WeightsOption,
     min_confidence: Optional[float] = MinConfidenceOption,
     device: str = DeviceOption,
+    backend: str = BackendOption,
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
     workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
 ) -> None:
@@ -146,7 +159,7 @@ def folder(
     except OutputError as exc:
         fail(str(exc))
         raise typer.Exit(2) from exc
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
     results: list[ImageResult] = []
     csv_path = out_file
     to_stdout = csv and out_file is None
@@ -215,6 +228,7 @@ def video(
     weights: Optional[Path] = WeightsOption,
     min_confidence: Optional[float] = MinConfidenceOption,
     device: str = DeviceOption,
+    backend: str = BackendOption,
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per forward pass (default: 16 on CPU, 64 on CUDA)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Decoding threads (default: 2 on CPU, up to 8 with CUDA)."),
     raw: bool = typer.Option(False, "--raw", help="Also draw the unsmoothed detections."),
@@ -236,7 +250,7 @@ def video(
     except OutputError as exc:
         fail(str(exc))
         raise typer.Exit(2) from exc
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
     default_batch, default_workers = device_defaults(localizer.device.type)
     options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
                            start, end, causal, decoder, tracker_config)
@@ -315,6 +329,7 @@ def camera(
     min_confidence: Optional[float] = MinConfidenceOption,
     tracker: Optional[Path] = TrackerOption,
     device: str = DeviceOption,
+    backend: str = BackendOption,
 ) -> None:
     """Live mode: track the nose on a camera or stream as it happens (Ctrl-C to stop)."""
     tracker_config = _tracker_config(tracker)
@@ -327,7 +342,7 @@ def camera(
     except OutputError as exc:
         fail(str(exc))
         raise typer.Exit(2) from exc
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
     with progress("frames") as bar:
         task = bar.add_task(escape(f"live {shown(source)}"), total=frames, rate="")
         try:
@@ -452,6 +467,7 @@ def eval_command(
     footage: bool = typer.Option(True, "--footage/--no-footage", help="Also score the footage set: every image small and large on video-aspect canvases, degraded, and as many views with no nose."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write predictions.csv, worst.png and (with footage) presence.png here."),
     device: str = DeviceOption,
+    backend: str = BackendOption,
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     worst: int = typer.Option(12, min=1, max=200, help="How many of the worst predictions the gallery shows."),
 ) -> None:
@@ -473,7 +489,7 @@ def eval_command(
         raise typer.Exit(EXIT_FAILED) from exc
     for problem in label_file.problems:
         warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.shown}")
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
     samples, skipped = load_samples(images, label_file.labels, max_side=2 * localizer.size)
     for item in skipped:
         warn(str(images / item.name), f"{item.reason} (label line {item.line}), skipped")

@@ -1,0 +1,179 @@
+"""Where the network runs: PyTorch (CPU or CUDA) or OpenVINO (CPUs), behind one small interface.
+
+A backend takes a batch of letterboxed uint8 RGB model inputs, (N, S, S, 3), and returns the
+heat-maps, (N, 1, S, S) float32, as a torch tensor on the device where the peaks are decoded.
+Normalisation is part of the backend, so callers only ever ship compact uint8 frames.
+
+OpenVINO is optional (`pip install "pettrack[openvino]"`). Its backend converts the folded
+network (normalisation included) to OpenVINO's format once per weights file, keeps the converted
+model in a cache folder keyed by the weights' SHA-256, and lets OpenVINO cache the compiled model
+there too, so later start-ups take a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from .net import NoseNet, normalization_stats, normalize
+
+BACKENDS = ("auto", "torch", "openvino")
+INSTALL_OPENVINO = 'the OpenVINO backend needs OpenVINO: pip install "pettrack[openvino]"'
+
+
+class BackendError(ValueError):
+    """A backend that cannot be used here (not installed, wrong device)."""
+
+
+class Backend(Protocol):
+    name: str
+    device: torch.device
+
+    def heatmaps(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor: ...
+
+
+def openvino_available() -> bool:
+    try:
+        importlib.import_module("openvino")
+    except ImportError:
+        return False
+    return True
+
+
+def choose_backend(name: str, device: torch.device) -> str:
+    """'auto': OpenVINO on a CPU where it is installed, PyTorch otherwise (CUDA always)."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r} (use {', '.join(BACKENDS)})")
+    if name == "openvino":
+        if device.type != "cpu":
+            raise BackendError(f"the OpenVINO backend runs on the CPU, not on {device}")
+        if not openvino_available():
+            raise BackendError(INSTALL_OPENVINO)
+    if name == "auto":
+        return "openvino" if device.type == "cpu" and openvino_available() else "torch"
+    return name
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model: NoseNet, device: torch.device, autocast: torch.dtype | None):
+        self.model = model.to(device).to(memory_format=torch.channels_last).eval()
+        self.device = device
+        self.autocast = autocast
+        if device.type == "cuda":
+            configure_cuda(fp32=autocast is None)
+
+    @torch.inference_mode()
+    def heatmaps(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+        batch = torch.as_tensor(batch)
+        if self.device.type == "cuda":
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        x = normalize(batch.to(self.device))
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+            maps = self.model(x)
+        return maps.float()
+
+
+def configure_cuda(fp32: bool) -> None:
+    """cuDNN picks the fastest convolution for the (fixed) input size; and fp32 means fp32:
+    without this cuDNN and cuBLAS silently run "fp32" in TF32 on Ampere and newer."""
+    torch.backends.cudnn.benchmark = True
+    if fp32:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
+class _FromUint8(torch.nn.Module):
+    """The network with its input normalisation, as OpenVINO receives it."""
+
+    def __init__(self, model: NoseNet):
+        super().__init__()
+        self.model = model
+        mean, std = normalization_stats()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, batch_uint8: torch.Tensor) -> torch.Tensor:
+        return self.model(normalize(batch_uint8, stats=(self.mean, self.std)))
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "pettrack" / "openvino"
+
+
+def weights_digest(model: NoseNet) -> str:
+    """A digest of the network's tensors: the cache key of its converted model."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+class OpenVINOBackend:
+    name = "openvino"
+
+    def __init__(self, model: NoseNet, input_size: int, precision: torch.dtype | None, cache_dir: Path | None = None):
+        """precision: the torch backend's autocast dtype (None: fp32), mapped to OpenVINO's
+        inference precision hint."""
+        import openvino as ov
+
+        self.device = torch.device("cpu")
+        self.precision = {None: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}[precision]
+        cache = Path(cache_dir or default_cache_dir())
+        core = ov.Core()
+        xml = cache / f"{weights_digest(model)}-{input_size}.xml"
+        converted = None
+        if xml.is_file():
+            try:
+                converted = core.read_model(xml)
+            except RuntimeError:
+                converted = None  # a damaged cache entry: convert again and replace it
+        if converted is None:
+            converted = _convert(model, input_size)
+            _save_atomically(converted, xml)
+        config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
+        if cache.is_dir() and os.access(cache, os.W_OK):
+            config["CACHE_DIR"] = str(cache)
+        self._compiled = core.compile_model(converted, "CPU", config)
+
+    def heatmaps(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+        batch = np.ascontiguousarray(batch.numpy() if isinstance(batch, torch.Tensor) else batch)
+        return torch.from_numpy(self._compiled(batch)[0])
+
+
+def _convert(model: NoseNet, input_size: int):
+    import openvino as ov
+
+    model = model.cpu().float().eval()
+    example = torch.zeros(1, input_size, input_size, 3, dtype=torch.uint8)
+    with warnings.catch_warnings():  # torch.jit.trace's deprecation notes, not the user's business
+        warnings.simplefilter("ignore")
+        return ov.convert_model(_FromUint8(model), example_input=example,
+                                input=[([-1, input_size, input_size, 3], ov.Type.u8)])
+
+
+def _save_atomically(converted, xml: Path) -> None:
+    """Write the converted model so that another process never reads half of it: into a private
+    folder first, then the weights (.bin) and last the description (.xml) renamed into place.
+    Without a writable cache the model is simply converted again next time."""
+    import openvino as ov
+
+    try:
+        xml.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=xml.parent, prefix=".converting-") as tmp:
+            ov.save_model(converted, Path(tmp) / "model.xml", compress_to_fp16=False)
+            os.replace(Path(tmp) / "model.bin", xml.with_suffix(".bin"))
+            os.replace(Path(tmp) / "model.xml", xml)
+    except (OSError, RuntimeError):
+        pass
