@@ -15,6 +15,7 @@ memory is flat however long the video is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -203,6 +204,12 @@ class AnnotationWriter:
             image = overlay_heatmap(image, heat[1].heatmap_to_image(heat[0].astype(np.float32) / 255.0))
         return self._overlay.draw(image, point)
 
+    def __enter__(self) -> "AnnotationWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Finish the queued frames and leave a playable file (also after Ctrl-C)."""
         self.submit(None)
@@ -246,33 +253,29 @@ def run_video(
     summary = VideoSummary()
     writer = AnnotationWriter(info, outputs.video, start, options) if outputs.video else None
     summary.codec = writer.codec if writer else None
-    try:
-        with open_csv(outputs.csv, CSV_COLUMNS) as sink:
+    with writer or contextlib.nullcontext(), open_csv(outputs.csv, CSV_COLUMNS) as sink:
 
-            def emit(points: list[TrackPoint]) -> None:
-                for point in points:
-                    sink.write(csv_row(point))
-                    summary.states[point.state] += 1
-                    summary.confidence_sum += point.confidence or 0.0
-                    if writer:
-                        writer.submit(point)
-                if sink.rows % CSV_FLUSH_ROWS < len(points):
-                    sink.flush()
+        def emit(points: list[TrackPoint]) -> None:
+            for point in points:
+                sink.write(csv_row(point))
+                summary.states[point.state] += 1
+                summary.confidence_sum += point.confidence or 0.0
+                if writer:
+                    writer.submit(point)
+            if sink.rows % CSV_FLUSH_ROWS < len(points):
+                sink.flush()
 
-            def consume(result: FrameResult) -> None:
-                frame, nose = result.frame, result.nose
-                if writer and result.found.heatmap is not None:
-                    writer.add_heatmap(frame.index, result.found.heatmap, frame.prepared.box)
-                # A frame without a nose gives the tracker no detection, only the peak's height.
-                emit(builder.push(frame.index, frame.time_s, nose.x if nose else None, nose.y if nose else None,
-                                  result.found.peak.confidence))
-                on_progress(1)
+        def consume(result: FrameResult) -> None:
+            frame, nose = result.frame, result.nose
+            if writer and result.found.heatmap is not None:
+                writer.add_heatmap(frame.index, result.found.heatmap, frame.prepared.box)
+            # A frame without a nose gives the tracker no detection, only the peak's height.
+            emit(builder.push(frame.index, frame.time_s, nose.x if nose else None, nose.y if nose else None,
+                              result.found.peak.confidence))
+            on_progress(1)
 
-            frames = video_frames(localizer, info, start, stop, options, on_note)
-            drive(localize(localizer, frames, options.batch_size, options.heatmap), consume, summary,
-                  stop_on=(DecodeError,))
-            emit(builder.finish())
-    finally:
-        if writer:
-            writer.close()
+        frames = video_frames(localizer, info, start, stop, options, on_note)
+        drive(localize(localizer, frames, options.batch_size, options.heatmap), consume, summary,
+              stop_on=(DecodeError,))
+        emit(builder.finish())
     return summary

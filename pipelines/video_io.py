@@ -318,15 +318,8 @@ def _salvage(info: VideoInfo, error: DecodeError, stop: int, transform: Callable
         raise DecodeError(info.path, index, "no more frames decode (a truncated or damaged file)")
 
 
-def _planned_frames(
-    info: VideoInfo,
-    start: int,
-    stop: int,
-    workers: int,
-    transform: Callable[[Frame], T],
-    backend: str = "auto",
-    on_note: Callable[[str], None] = lambda text: None,
-) -> Iterator[T]:
+def _planned_frames(info: VideoInfo, start: int, stop: int, workers: int, transform: Callable[[Frame], T],
+                    backend: str, on_note: Callable[[str], None]) -> Iterator[T]:
     """transform(frame) for every frame in [start, stop), in order, decoded by `workers` threads.
 
     Each worker opens its own reader and decodes whole chunks that start on clean keyframes
