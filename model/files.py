@@ -21,6 +21,12 @@ class OutputError(ValueError):
     """An output that must not or cannot be written, found before any work started."""
 
 
+def undecodable_as_escapes(name: str) -> str:
+    """A file name as UTF-8 text: the bytes of a name that are not UTF-8 (which Python keeps as
+    surrogates) written as \\xNN, so the name can go into a UTF-8 file or onto a terminal."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def os_reason(exc: OSError) -> str:
     """An OS error in words, without errno numbers: 'No space left on device'."""
     return exc.strerror or str(exc)
@@ -48,11 +54,15 @@ def check_outputs(outputs: Iterable[Path | None], inputs: Iterable[Path] = ()) -
     seen: dict[tuple[int, int] | Path, Path] = {}
     for given in (Path(o) for o in outputs if o is not None):
         target = output_target(given)
-        if target.is_dir():
+        try:
+            info = os.stat(target)
+        except OSError:
+            info = None  # not there yet
+        if info is not None and stat.S_ISDIR(info.st_mode):
             raise OutputError(f"{given}: is a folder; give a file name")
-        if target.exists() and not stat.S_ISREG(os.stat(target).st_mode):
+        if info is not None and not stat.S_ISREG(info.st_mode):
             raise OutputError(f"{given}: not a regular file (a FIFO, socket or device); refusing to write to it")
-        identity = _file_id(target)
+        identity = (info.st_dev, info.st_ino) if info is not None else None
         if identity is not None and identity in input_ids:
             raise OutputError(f"{given}: is an input of this run; refusing to overwrite it")
         key = identity or target.resolve()

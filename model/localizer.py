@@ -131,8 +131,9 @@ class Localizer:
         """min_confidence: peaks below it are "no nose"; None takes the model's own presence
         threshold (chosen on validation footage and stored in its weights file).
         backend: torch, openvino (CPU only) or auto (see model/backends.py)."""
-        # A folded copy: later changes to `model` (training) do not reach this Localizer.
-        self.model = fold_batchnorm(model).to(device).to(memory_format=torch.channels_last)
+        # A folded copy: later changes to `model` (training) do not reach this Localizer. The
+        # backend puts it where it runs.
+        self.model = fold_batchnorm(model)
         self.info = info
         self.device = device
         self.autocast = autocast
@@ -151,11 +152,6 @@ class Localizer:
         torch_device = resolve_device(device)
         model, info = load_model(weights, torch_device)
         return cls(model, info, torch_device, resolve_precision(precision, torch_device), min_confidence, backend)
-
-    def describe(self) -> str:
-        """Where and how the network runs, for the user: 'openvino bf16 on cpu'."""
-        precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast]
-        return f"{self.backend.name} {precision} on {self.device}"
 
     @property
     def size(self) -> int:

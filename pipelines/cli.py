@@ -10,14 +10,15 @@ import contextlib
 import re
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 import typer
-from rich.table import Table
 from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 
+from pettrack.model.backends import BACKENDS, BackendError
 from pettrack.model.data import AugmentConfig, load_samples, split_names
 from pettrack.model.evaluate import (
     footage_cases, predict, predict_footage, presence_scores, summarize, summarize_footage, write_report_csv,
@@ -27,7 +28,6 @@ from pettrack.model.footage import FootageMix
 from pettrack.model.export import ExportError, export_model
 from pettrack.model.files import OutputError, check_outputs, same_file
 from pettrack.model.labels import read_labels
-from pettrack.model.backends import BACKENDS, BackendError
 from pettrack.model.localizer import Localizer
 from pettrack.model.plots import plot_presence
 from pettrack.model.train import TrainConfig, TrainingError, train
@@ -55,6 +55,8 @@ app = typer.Typer(
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
 WeightsOption = typer.Option(None, "--weights", "-w", help="Weights file (.safetensors), or a shipped model: default (256 px, for footage), portrait (256 px, photos only) or fast (128 px, about twice the frames/s on a CPU, less precise).")
+
+
 def _device_name(value: str) -> str:
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
         raise typer.BadParameter(f"{value!r}: use auto, cpu, cuda or cuda:N")
@@ -113,6 +115,17 @@ def _tracker_config(path: Optional[Path]) -> TrackerConfig:
         raise typer.Exit(2) from exc
 
 
+@contextlib.contextmanager
+def _outputs_refused(prefix: str = "") -> Iterator[None]:
+    """An output the library's output policy refuses (model/files.py check_outputs) is bad
+    usage: one line, exit 2, before any work."""
+    try:
+        yield
+    except OutputError as exc:
+        fail(f"{prefix}{exc}")
+        raise typer.Exit(2) from exc
+
+
 def _load_localizer(weights: Optional[Path], device: str, precision: str = "auto",
                     min_confidence: Optional[float] = None, backend: str = "torch") -> Localizer:
     try:
@@ -153,12 +166,9 @@ def folder(
         fail(f"{directory}: no images found (looked for .jpg .jpeg .png .webp .bmp .tif .tiff{'' if recursive else '; --recursive for subfolders'})")
         raise typer.Exit(EXIT_FAILED)
     options = FolderOptions(batch_size, workers, annotate, heatmap)
-    try:
+    with _outputs_refused():
         options.check(directory)
         check_outputs([out_file], images)
-    except OutputError as exc:
-        fail(str(exc))
-        raise typer.Exit(2) from exc
     localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
     results: list[ImageResult] = []
     csv_path = out_file
@@ -245,11 +255,8 @@ def video(
         raise typer.BadParameter(f"--end {end:g} must be after --start {start:g}", param_hint="--end")
     tracker_config = _tracker_config(tracker)
     sources = _unique(inputs)
-    try:
+    with _outputs_refused():
         planned = plan_outputs(sources, out_dir, csv_file, video_file, not no_video)
-    except OutputError as exc:
-        fail(str(exc))
-        raise typer.Exit(2) from exc
     localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
     default_batch, default_workers = device_defaults(localizer.device.type)
     options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
@@ -337,11 +344,8 @@ def camera(
         warn("--show", "no display available (DISPLAY is not set); running without a window")
         show = False
     options = CameraOptions(show, csv_file, video_file, duration, frames, reconnect_limit, tracker_config)
-    try:
+    with _outputs_refused():
         options.check(parse_source(source))
-    except OutputError as exc:
-        fail(str(exc))
-        raise typer.Exit(2) from exc
     localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
     with progress("frames") as bar:
         task = bar.add_task(escape(f"live {shown(source)}"), total=frames, rate="")
@@ -372,10 +376,8 @@ def export(
 ) -> None:
     """Export the model (input: letterboxed, normalised NCHW float; output: the heat-map)."""
     try:
-        check_outputs([out_file], [weights_file(weights)])
-    except OutputError as exc:
-        fail(str(exc))
-        raise typer.Exit(2) from exc
+        with _outputs_refused():
+            check_outputs([out_file], [weights_file(weights)])
     except WeightsError as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
@@ -433,11 +435,8 @@ def train_command(
         device=device, precision=precision, workers=workers, resume=resume, init_weights=init_weights,
     )
     try:
-        with RichTrainReporter() as reporter:
+        with _outputs_refused(), RichTrainReporter() as reporter:
             result = train(config, reporter)
-    except OutputError as exc:
-        fail(str(exc))
-        raise typer.Exit(2) from exc
     except (TrainingError, ValueError) as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
@@ -474,11 +473,8 @@ def eval_command(
     """Measure accuracy on labelled images: distance statistics and PCK on the photos, and hit rate
     and nose-free rejection on the footage set built from them."""
     if report is not None:
-        try:
+        with _outputs_refused(f"--report {report}: "):
             check_outputs([report / name for name in ("predictions.csv", "worst.png", "presence.png")], [labels])
-        except OutputError as exc:
-            fail(f"--report {report}: {exc}")
-            raise typer.Exit(2) from exc
     if not images.is_dir():
         fail(f"{images}: not a folder of images")
         raise typer.Exit(EXIT_FAILED)

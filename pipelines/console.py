@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pettrack.model.files import final_path
+from pettrack.model.files import final_path, undecodable_as_escapes
 from pettrack.model.evaluate import FOOTAGE_SCALES, EvalSummary, FootageSummary
 from pettrack.model.train import EpochRecord
 
@@ -30,8 +30,7 @@ def shown(text: str) -> str:
     """A name from outside (a file name, a stream URL) as it is safe to print: control characters
     and bytes that are not UTF-8 escaped, so a name cannot move the cursor or break the terminal.
     (Rich markup is escaped by warn and fail.)"""
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in undecodable_as_escapes(text))
 
 
 def warn(where: str, what: str) -> None:

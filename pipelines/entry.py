@@ -11,6 +11,7 @@ behind `--debug` (accepted anywhere on the command line).
 
 from __future__ import annotations
 
+import os
 import sys
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
@@ -20,6 +21,7 @@ def main() -> None:
     debug = "--debug" in sys.argv[1:]
     if debug:
         sys.argv = [arg for arg in sys.argv if arg != "--debug"]
+        os.environ["PETTRACK_DEBUG"] = "1"  # the library then lets libav's own log lines through
     try:
         from .cli import app
 

@@ -1,7 +1,8 @@
 """`pettrack folder`: every image in a folder through the localizer, in batches, streaming.
 
 The folder is a source for the one runner (`runner.localize`/`drive`): decoding and letterboxing
-run in a worker pool ahead of the model; results come out in file order. Memory is bounded by the batch size and the pool's look-ahead, not by the folder size.
+run in a worker pool ahead of the model; results come out in file order. Memory is bounded by the
+batch size and the pool's look-ahead, not by the folder size.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pettrack.model.files import OutputError, atomic_bytes, check_outputs, os_reason, same_file
+from pettrack.model.files import (
+    OutputError, atomic_bytes, check_outputs, os_reason, same_file, undecodable_as_escapes,
+)
 from pettrack.model.images import ImageReadError, LoadedImage, is_image_path, load_image
 from pettrack.model.localizer import Localizer
 
@@ -124,7 +127,7 @@ def find_files(root: Path, recursive: bool) -> FolderListing:
 def csv_name(relative: Path) -> str:
     """A file's name for the CSV and messages: forward slashes, and any bytes of the name that
     are not UTF-8 written as \\xNN (the CSV stays UTF-8; the file is still processed)."""
-    return relative.as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return undecodable_as_escapes(relative.as_posix())
 
 
 @dataclass(frozen=True)

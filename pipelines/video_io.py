@@ -504,22 +504,24 @@ class VideoWriter:
         if self._closed:
             return
         self._closed = True
-        if self._failed:
-            with contextlib.suppress(OSError, av.FFmpegError):
-                self._container.close()
-            commit(self._tmp, self.path, keep=False)  # an earlier file at path stays as it was
-            return
-        try:
-            with self._guard():
+        if not self._failed:
+            try:
                 for packet in self._stream.encode():
                     self._container.mux(packet)
                 self._container.close()
-        except (OSError, av.FFmpegError):
-            with contextlib.suppress(OSError, av.FFmpegError):
-                self._container.close()
-            commit(self._tmp, self.path, keep=False)
-            raise
-        commit(self._tmp, self.path, keep=self.frames > 0)
+            except (OSError, av.FFmpegError):
+                self._discard()
+                raise
+            commit(self._tmp, self.path, keep=self.frames > 0)
+            return
+        self._discard()
+
+    def _discard(self) -> None:
+        """After a failed write: release the file without flushing, and leave any earlier file at
+        path as it was."""
+        with contextlib.suppress(OSError, av.FFmpegError):
+            self._container.close()
+        commit(self._tmp, self.path, keep=False)
 
     def __enter__(self) -> "VideoWriter":
         return self

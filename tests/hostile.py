@@ -79,7 +79,7 @@ def pickle_weights(path: Path, marker: Path) -> Path:
     return path
 
 
-def hostile_labels(path: Path, images: Path) -> Path:
+def hostile_labels(path: Path) -> Path:
     """A label file with good lines among a non-UTF-8 line, a 5 MB line and names that leave --images."""
     lines = [b'beagle_100.jpg,"(71, 211)"', b'caf\xe9\xff.jpg,"(1, 2)"', b"x" * 5_000_000,
              b'/etc/hostname,"(1, 2)"', b'../../outside.jpg,"(1, 2)"', b'Persian_2.jpg,"(150, 160)"']

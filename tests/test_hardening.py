@@ -216,7 +216,7 @@ def test_bad_option_values_are_usage_errors_and_a_rerun_with_one_keeps_the_earli
 # -- labels and weights ------------------------------------------------------------------------
 
 def test_hostile_label_lines_are_skipped_with_their_line_numbers_and_cut_short(tmp_path):
-    labels = hostile.hostile_labels(tmp_path / "labels.txt", SAMPLES / "images")
+    labels = hostile.hostile_labels(tmp_path / "labels.txt")
     result = run_cli("eval", "--images", SAMPLES / "images", "--labels", labels, "--no-footage", *FAST)
     stderr = _clean(result, 0)
     for line in (2, 3, 4, 5):
