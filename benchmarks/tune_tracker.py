@@ -56,9 +56,10 @@ def detect_sequences(localizer: Localizer, frames_per_video: int) -> list[dict]:
 def evaluate(sequences: list[dict], config: TrackerConfig, causal: bool) -> tuple[float, float]:
     errors, jitters = [], []
     for seq in sequences:
-        detections = [(i, i / FPS, x, y, c) for i, ((x, y), c) in enumerate(zip(seq["raw"], seq["confidence"]))]
-        points = track(detections, config, pixels_per_unit=seq["pixels_per_unit"], causal=causal)
-        xy = np.array([[p.x, p.y] if p.x is not None else [np.nan, np.nan] for p in points])
+        # One pet: its best peak each frame, one track at a time (--max-pets 1).
+        frames = [(i, i / FPS, [(x, y, c)]) for i, ((x, y), c) in enumerate(zip(seq["raw"], seq["confidence"]))]
+        released = track(frames, config, pixels_per_unit=seq["pixels_per_unit"], causal=causal, max_tracks=1)
+        xy = np.array([[p.x, p.y] if p.x is not None else [np.nan, np.nan] for r in released for p in r.points])
         errors.append(np.nanmean(np.hypot(*(xy - seq["truth"]).T)))
         jitters.append(np.nanmean(np.abs(np.diff(xy, n=2, axis=0))))
     return float(np.mean(errors)), float(np.mean(jitters))

@@ -6,8 +6,11 @@ has the same size as the model input, so heat-map pixel (row i, column j) is poi
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 # Values below this are treated as this when taking logs in the sub-pixel fit.
 _LOG_FLOOR = 1e-6
@@ -53,29 +56,65 @@ def _parabola_offset(left: torch.Tensor, centre: torch.Tensor, right: torch.Tens
     return offset.clamp(-0.5, 0.5)
 
 
-def decode(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Peak of each heat-map with sub-pixel refinement.
+def nms_radius(sigma: float) -> int:
+    """Peaks closer than this (model pixels) are one nose: two Gaussians of this sigma nearer than
+    about 2 sigma merge into a single hump, so a second maximum inside it is noise, not a pet."""
+    return max(1, math.ceil(2.0 * sigma))
 
-    heatmaps: (N, 1, H, W) or (N, H, W). Returns (points (N, 2) as (u, v), confidence (N,)),
-    confidence being the peak height. Works on any device; the result stays there.
+
+def decode_peaks(heatmaps: torch.Tensor, max_peaks: int = 1, radius: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The `max_peaks` highest local maxima of each heat-map, each refined to sub-pixel.
+
+    heatmaps: (N, 1, H, W) or (N, H, W). A pixel is a local maximum when it is the highest within
+    `radius` pixels (a square window: max-pool non-maximum suppression); radius 0 makes every pixel
+    a candidate, so max_peaks=1 is the plain arg-max. Returns points (N, K, 2) as (u, v) and their
+    heights (N, K), highest first, K = min(max_peaks, H * W); slots without a maximum have height -1.
+    Pure and batched; runs on the maps' device and leaves the result there.
     """
     if heatmaps.dim() == 4:
         heatmaps = heatmaps[:, 0]
     maps = heatmaps.float()
     n, height, width = maps.shape
     flat = maps.reshape(n, -1)
-    confidence, index = flat.max(dim=1)
+    if radius > 0:
+        pooled = F.max_pool2d(maps[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
+        candidates = torch.where(maps >= pooled, maps, torch.full_like(maps, -1.0)).reshape(n, -1)
+    else:
+        candidates = flat
+    heights, index = candidates.topk(min(max_peaks, height * width), dim=1)
     row, col = index // width, index % width
+    if radius > 0 and heights.shape[1] > 1:
+        heights, order = _drop_ties(heights, row, col, radius).sort(dim=1, descending=True)
+        index = index.gather(1, order)
+        row, col = index // width, index % width
 
     def at(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         r = r.clamp(0, height - 1)
         c = c.clamp(0, width - 1)
-        return flat.gather(1, (r * width + c).unsqueeze(1)).squeeze(1)
+        return flat.gather(1, r * width + c)
 
-    du = _parabola_offset(at(row, col - 1), confidence, at(row, col + 1))
-    dv = _parabola_offset(at(row - 1, col), confidence, at(row + 1, col))
+    centre = flat.gather(1, index)
+    du = _parabola_offset(at(row, col - 1), centre, at(row, col + 1))
+    dv = _parabola_offset(at(row - 1, col), centre, at(row + 1, col))
     # At a border the missing neighbour is clamped to the peak itself: no shift outwards.
     du = torch.where((col == 0) | (col == width - 1), torch.zeros_like(du), du)
     dv = torch.where((row == 0) | (row == height - 1), torch.zeros_like(dv), dv)
-    points = torch.stack([col.float() + du, row.float() + dv], dim=1)
-    return points, confidence
+    return torch.stack([col.float() + du, row.float() + dv], dim=2), heights
+
+
+def _drop_ties(heights: torch.Tensor, row: torch.Tensor, col: torch.Tensor, radius: int) -> torch.Tensor:
+    """Max-pooling keeps every pixel of a flat top (two equal maxima within the radius): of such
+    candidates keep the first, mark the others with height -1. Candidates are highest first, so a
+    candidate is dropped when a kept, earlier one is within the radius. K is small (max_peaks)."""
+    near = (torch.maximum((row[:, :, None] - row[:, None, :]).abs(), (col[:, :, None] - col[:, None, :]).abs())
+            <= radius)
+    kept = torch.ones_like(heights, dtype=torch.bool)
+    for k in range(1, heights.shape[1]):
+        kept[:, k] = ~(near[:, k, :k] & kept[:, :k]).any(dim=1)
+    return torch.where(kept, heights, torch.full_like(heights, -1.0))
+
+
+def decode(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The highest peak of each heat-map, sub-pixel: points (N, 2) as (u, v) and heights (N,)."""
+    points, heights = decode_peaks(heatmaps, max_peaks=1)
+    return points[:, 0], heights[:, 0]

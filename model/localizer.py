@@ -16,13 +16,16 @@ import numpy as np
 import torch
 
 from .geometry import Letterbox
-from .heatmap import decode
+from .heatmap import decode_peaks, nms_radius
 from .backends import Backend, OpenVINOBackend, TorchBackend, choose_backend
 from .net import NoseNet, fold_batchnorm
 from .weights import ModelInfo, load_model
 
 T = TypeVar("T")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Most noses reported per image unless --max-pets says otherwise: a litter fits, a textured rug's
+# hundred weak maxima do not.
+MAX_PETS = 16
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,22 @@ class Prepared:
 
 @dataclass(frozen=True)
 class BatchOutput:
-    points: np.ndarray  # (N, 2) model pixels
-    confidence: np.ndarray  # (N,)
-    present: np.ndarray  # (N,) bool: confidence >= the localizer's presence threshold
+    """Peaks of a batch in model pixels, highest first; peak 0 is each image's highest point."""
+
+    peaks: np.ndarray  # (N, K, 2) model pixels
+    heights: np.ndarray  # (N, K); -1 where an image has fewer than K local maxima
+    present: np.ndarray  # (N, K) bool: a nose (height >= the presence threshold, within max_pets)
     heatmaps: np.ndarray | None  # (N, S, S) float32, only when asked for
+
+    @property
+    def points(self) -> np.ndarray:
+        """(N, 2): each image's highest peak (what evaluation scores)."""
+        return self.peaks[:, 0]
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(N,): the height of each image's highest peak."""
+        return self.heights[:, 0]
 
 
 def batched(items: Iterable[T], size: int, counts: Callable[[T], bool] = lambda item: True) -> Iterator[list[T]]:
@@ -127,10 +142,11 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 class Localizer:
     def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None,
-                 min_confidence: float | None = None, backend: str = "torch"):
+                 min_confidence: float | None = None, backend: str = "torch", max_pets: int = MAX_PETS):
         """min_confidence: peaks below it are "no nose"; None takes the model's own presence
         threshold (chosen on validation footage and stored in its weights file).
-        backend: torch, openvino (CPU only) or auto (see model/backends.py)."""
+        backend: torch, openvino (CPU only) or auto (see model/backends.py).
+        max_pets: most noses reported per image (1: only the highest peak, the single-pet mode)."""
         # A folded copy: later changes to `model` (training) do not reach this Localizer. The
         # backend puts it where it runs.
         self.model = fold_batchnorm(model)
@@ -140,6 +156,13 @@ class Localizer:
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, got {min_confidence:g}")
         self.min_confidence = info.presence_threshold if min_confidence is None else min_confidence
+        if not 1 <= max_pets <= 256:
+            raise ValueError(f"max_pets must be between 1 and 256, got {max_pets}")
+        # A model without a presence threshold (trained on portraits only) cannot tell a second nose
+        # from any other bump of its heat-map: unless told a threshold, it reports its best peak only.
+        self.max_pets = max_pets if self.min_confidence > 0 else 1
+        # Maxima closer than this are one nose (see heatmap.nms_radius).
+        self.peak_radius = nms_radius(info.sigma)
         self.backend: Backend
         if choose_backend(backend, device) == "openvino":
             self.backend = OpenVINOBackend(self.model, info.net.input_size, autocast)
@@ -148,10 +171,11 @@ class Localizer:
 
     @classmethod
     def load(cls, weights: Path | None = None, device: str = "auto", precision: str = "auto",
-             min_confidence: float | None = None, backend: str = "auto") -> "Localizer":
+             min_confidence: float | None = None, backend: str = "auto", max_pets: int = MAX_PETS) -> "Localizer":
         torch_device = resolve_device(device)
         model, info = load_model(weights, torch_device)
-        return cls(model, info, torch_device, resolve_precision(precision, torch_device), min_confidence, backend)
+        return cls(model, info, torch_device, resolve_precision(precision, torch_device), min_confidence, backend,
+                   max_pets)
 
     @property
     def size(self) -> int:
@@ -165,12 +189,12 @@ class Localizer:
     def infer(self, inputs: np.ndarray | torch.Tensor, heatmaps: bool = False) -> BatchOutput:
         """inputs: (N, S, S, 3) uint8. One forward pass (on the backend); peaks decoded on the device."""
         maps = self.backend.heatmaps(inputs)
-        points, confidence = decode(maps)
-        confidence = confidence.cpu().numpy().astype(np.float64)
+        peaks, heights = decode_peaks(maps, self.max_pets, self.peak_radius)
+        heights = heights.cpu().numpy().astype(np.float64)
         return BatchOutput(
-            points.cpu().numpy().astype(np.float64),
-            confidence,
-            confidence >= self.min_confidence,
+            peaks.cpu().numpy().astype(np.float64),
+            heights,
+            heights >= self.min_confidence,
             maps[:, 0].cpu().numpy() if heatmaps else None,
         )
 
@@ -179,10 +203,11 @@ class Localizer:
         output = self.infer(np.stack([p.input for p in prepared]), heatmaps=heatmaps)
         found = []
         for i, p in enumerate(prepared):
-            x, y = (float(v) for v in p.to_original(output.points[i]))
-            peak = Detection(x, y, float(output.confidence[i]))
+            xy = p.to_original(output.peaks[i])
+            peaks = [Detection(float(x), float(y), float(h)) for (x, y), h in zip(xy, output.heights[i])]
+            noses = tuple(peak for peak, present in zip(peaks, output.present[i]) if present)
             heatmap = output.heatmaps[i] if output.heatmaps is not None else None
-            found.append(Detections(peak, (peak,) if output.present[i] else (), heatmap))
+            found.append(Detections(peaks[0], noses, heatmap))
         return found
 
     def locate(self, images: list[np.ndarray]) -> list[Detections]:

@@ -22,10 +22,12 @@ from pettrack.model.files import check_outputs
 from pettrack.model.localizer import Localizer
 from pettrack.tracker import TrackBuilder, TrackerConfig, image_pixels_per_unit
 
+from .cuts import SceneCuts
+
 from .draw import TrackOverlay
 from .runner import FrameInput, FrameResult, RunSummary, StopRun, drive, localize
 from .sinks import append_csv, check_appendable
-from .video import CSV_COLUMNS, csv_row
+from .video import CSV_COLUMNS, csv_row, observations
 from .video_io import VideoWriter
 
 BACKOFF_START_S, BACKOFF_MAX_S = 0.5, 5.0
@@ -202,21 +204,24 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
     writer: VideoWriter | None = None
     builder: TrackBuilder | None = None
     overlay = TrackOverlay()  # the same drawing as the annotated video file
+    cuts = SceneCuts(options.tracker.cut_threshold)
 
     def consume(result: FrameResult) -> None:
         nonlocal builder, writer
-        frame, nose, grabbed = result.frame, result.nose, result.frame.payload
+        frame, grabbed = result.frame, result.frame.payload
         if builder is None:  # the stream's frame size is known from its first frame
             height, width = grabbed.rgb.shape[:2]
-            builder = TrackBuilder(options.tracker, image_pixels_per_unit(width, height), causal=True)
-        (point,) = builder.push(frame.index, frame.time_s, nose.x if nose else None, nose.y if nose else None,
-                                result.found.peak.confidence)
+            builder = TrackBuilder(options.tracker, image_pixels_per_unit(width, height), causal=True,
+                                   max_tracks=localizer.max_pets)
+        (rows,) = builder.push(frame.index, frame.time_s, observations(result), result.found.peak.confidence,
+                               cut=cuts(frame.prepared))
         summary.latencies_ms.append((time.monotonic() - grabbed.captured) * 1000.0)
         if csv_sink:
-            csv_sink.write(csv_row(point))
+            for point in rows.points:
+                csv_sink.write(csv_row(point))
             csv_sink.flush()
         if options.video or options.show:
-            image = overlay.draw(grabbed.rgb.copy(), point)
+            image = overlay.draw(grabbed.rgb.copy(), rows)
             if options.video:
                 if writer is None:
                     writer = VideoWriter(options.video, image.shape[1], image.shape[0], rate=None)

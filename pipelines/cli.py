@@ -28,7 +28,7 @@ from pettrack.model.footage import FootageMix
 from pettrack.model.export import ExportError, export_model
 from pettrack.model.files import OutputError, check_outputs, same_file
 from pettrack.model.labels import read_labels
-from pettrack.model.localizer import Localizer
+from pettrack.model.localizer import MAX_PETS, Localizer
 from pettrack.model.plots import plot_presence
 from pettrack.model.train import TrainConfig, TrainingError, train
 from pettrack.model.weights import WeightsError, weights_file
@@ -98,6 +98,10 @@ MinConfidenceOption = typer.Option(
     None, "--min-confidence", min=0.0, max=1.0,
     help="Heat-map peaks below this are 'no nose' (default: the model's presence threshold, stored in its weights).",
 )
+MaxPetsOption = typer.Option(
+    MAX_PETS, "--max-pets", min=1, max=256,
+    help="Most noses per image or frame, and most tracks at once (1: follow the single most confident nose).",
+)
 
 
 TrackerOption = typer.Option(
@@ -127,10 +131,11 @@ def _outputs_refused(prefix: str = "") -> Iterator[None]:
 
 
 def _load_localizer(weights: Optional[Path], device: str, precision: str = "auto",
-                    min_confidence: Optional[float] = None, backend: str = "torch") -> Localizer:
+                    min_confidence: Optional[float] = None, backend: str = "torch",
+                    max_pets: int = MAX_PETS) -> Localizer:
     try:
         return Localizer.load(weights, device=device, precision=precision, min_confidence=min_confidence,
-                              backend=backend)
+                              backend=backend, max_pets=max_pets)
     except BackendError as exc:
         fail(f"--backend {backend}: {exc}")
         raise typer.Exit(2) from exc
@@ -142,13 +147,14 @@ def _load_localizer(weights: Optional[Path], device: str, precision: str = "auto
 @app.command()
 def folder(
     directory: Path = typer.Argument(..., help="Folder of images (JPEG, PNG, WebP, BMP, TIFF)."),
-    csv: bool = typer.Option(False, "--csv", help="Write CSV (file,x,y,confidence,width,height) to stdout instead of a table."),
+    csv: bool = typer.Option(False, "--csv", help="Write CSV (file,nose,x,y,confidence,width,height: a row per nose) to stdout instead of a table."),
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the CSV to this file (atomically)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include subfolders."),
     annotate: Optional[Path] = typer.Option(None, "--annotate", help="Write a copy of each image with the nose marked into this folder."),
     heatmap: bool = typer.Option(False, "--heatmap", help="With --annotate: overlay the heat-map too."),
     weights: Optional[Path] = WeightsOption,
     min_confidence: Optional[float] = MinConfidenceOption,
+    max_pets: int = MaxPetsOption,
     device: str = DeviceOption,
     backend: str = BackendOption,
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
@@ -169,7 +175,7 @@ def folder(
     with _outputs_refused():
         options.check(directory)
         check_outputs([out_file], images)
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend, max_pets=max_pets)
     results: list[ImageResult] = []
     csv_path = out_file
     to_stdout = csv and out_file is None
@@ -181,7 +187,8 @@ def folder(
         def on_result(result: ImageResult) -> None:
             bar.advance(task)
             if sink is not None:
-                sink.write(result.csv_row())
+                for row in result.csv_rows():
+                    sink.write(row)
                 sink.flush()
             if not (to_stdout or out_file):
                 results.append(result)
@@ -211,11 +218,16 @@ def folder(
 
 def _results_table(results: list[ImageResult]) -> Table:
     table = Table(title="Nose positions (original image pixels)", title_justify="left")
-    for name, justify in (("file", "left"), ("x", "right"), ("y", "right"), ("confidence", "right"), ("size", "right")):
+    for name, justify in (("file", "left"), ("nose", "right"), ("x", "right"), ("y", "right"), ("confidence", "right"),
+                          ("size", "right")):
         table.add_column(name, justify=justify)
     for r in results:
-        x, y = ("no nose", "") if r.x is None else (f"{r.x:.1f}", f"{r.y:.1f}")
-        table.add_row(Text(shown(r.file)), x, y, f"{r.confidence:.2f}", f"{r.width}x{r.height}")
+        size = f"{r.width}x{r.height}"
+        if not r.noses:
+            table.add_row(Text(shown(r.file)), "", "no nose", "", f"{r.peak_confidence:.2f}", size)
+        for i, nose in enumerate(r.noses):
+            table.add_row(Text(shown(r.file)) if i == 0 else "", str(i), f"{nose.x:.1f}", f"{nose.y:.1f}",
+                          f"{nose.confidence:.2f}", size if i == 0 else "")
     return table
 
 
@@ -237,6 +249,7 @@ def video(
     video_file: Optional[Path] = typer.Option(None, "--video", help="Annotated video path (one input only)."),
     weights: Optional[Path] = WeightsOption,
     min_confidence: Optional[float] = MinConfidenceOption,
+    max_pets: int = MaxPetsOption,
     device: str = DeviceOption,
     backend: str = BackendOption,
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per forward pass (default: 16 on CPU, 64 on CUDA)."),
@@ -257,7 +270,7 @@ def video(
     sources = _unique(inputs)
     with _outputs_refused():
         planned = plan_outputs(sources, out_dir, csv_file, video_file, not no_video)
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend, max_pets=max_pets)
     default_batch, default_workers = device_defaults(localizer.device.type)
     options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
                            start, end, causal, decoder, tracker_config)
@@ -312,9 +325,8 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
     if summary.error:
         warn(summary.error, f"the {summary.frames} frames before it are kept")
     say(
-        f"{source.name}: {summary.frames} frames, tracked {summary.tracked_fraction:.1%} "
-        f"(predicted {summary.states['predicted']}, lost {summary.states['lost']}), "
-        f"mean confidence {summary.mean_confidence:.2f}, {summary.fps:.1f} frames/s"
+        f"{source.name}: {summary.frames} frames, a nose tracked on {summary.tracked_fraction:.1%}, "
+        f"{len(summary.tracks)} track(s), {summary.cuts} scene cut(s), {summary.fps:.1f} frames/s"
     )
     say(f"  CSV: {outputs.csv}")
     if outputs.video:
@@ -334,6 +346,7 @@ def camera(
     reconnect_limit: float = typer.Option(60.0, "--reconnect-limit", help="Give up on a dropped stream after this many seconds."),
     weights: Optional[Path] = WeightsOption,
     min_confidence: Optional[float] = MinConfidenceOption,
+    max_pets: int = MaxPetsOption,
     tracker: Optional[Path] = TrackerOption,
     device: str = DeviceOption,
     backend: str = BackendOption,
@@ -346,7 +359,7 @@ def camera(
     options = CameraOptions(show, csv_file, video_file, duration, frames, reconnect_limit, tracker_config)
     with _outputs_refused():
         options.check(parse_source(source))
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
+    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend, max_pets=max_pets)
     with progress("frames") as bar:
         task = bar.add_task(escape(f"live {shown(source)}"), total=frames, rate="")
         try:

@@ -8,7 +8,7 @@ from collections import deque
 import cv2
 import numpy as np
 
-from pettrack.tracker import TRACKED, TrackPoint
+from pettrack.tracker import TRACKED, FramePoints
 
 NOSE_RGB = (255, 40, 160)
 RAW_RGB = (255, 220, 0)
@@ -30,37 +30,57 @@ def draw_nose(image: np.ndarray, x: float, y: float, confidence: float | None = 
         end = (centre[0] + dx * radius * 8, centre[1] + dy * radius * 8)
         cv2.line(image, start, end, colour, max(1, thickness // 2), cv2.LINE_AA, 4)
     if confidence is not None:
-        scale = radius / 14
-        org = (int(x) + radius + 2, int(y) - radius - 2)
-        cv2.putText(image, f"{confidence:.2f}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
-        cv2.putText(image, f"{confidence:.2f}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
+        _label(image, f"{confidence:.2f}", x, y, colour)
     return image
 
 
 COASTING_RGB = (160, 160, 160)  # the track runs on prediction: no detection backs it
 TRAIL = 12  # frames of track drawn behind the nose
+# One colour per track id (cycled): distinct on fur, grass and sofas, and from the heat-map's jet.
+TRACK_RGB = ((255, 40, 160), (0, 200, 255), (255, 150, 0), (120, 255, 60), (180, 90, 255), (255, 255, 255),
+             (0, 255, 170), (255, 80, 80))
+
+
+def track_colour(track: int) -> tuple[int, int, int]:
+    return TRACK_RGB[track % len(TRACK_RGB)]
+
+
+def _label(image: np.ndarray, text: str, x: float, y: float, colour) -> None:
+    radius = marker_size(image)
+    scale, thickness = radius / 14, max(1, radius // 3)
+    org = (int(x) + radius + 2, int(y) - radius - 2)
+    cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
 
 
 class TrackOverlay:
-    """Draws a track frame by frame: the nose (grey while coasting), a trail of its recent
-    positions and, optionally, the raw detection. Keeps the trail between frames."""
+    """Draws a frame's tracks: each nose in its track's colour with its id (a grey ring while the
+    track coasts), a trail of its recent positions and, optionally, the raw detections. Keeps the
+    trails between frames; a trail ends with its track, so it never crosses a cut or a gap."""
 
     def __init__(self, draw_raw: bool = False):
         self.draw_raw = draw_raw
-        self._trail: deque[tuple[float, float]] = deque(maxlen=TRAIL)
+        self._trails: dict[int, deque[tuple[float, float]]] = {}
 
-    def draw(self, image: np.ndarray, point: TrackPoint) -> np.ndarray:
+    def draw(self, image: np.ndarray, rows: FramePoints) -> np.ndarray:
         """Draw onto `image` in place and return it."""
-        if self.draw_raw and point.x_raw is not None:
-            draw_nose(image, point.x_raw, point.y_raw, colour=RAW_RGB)
-        if point.x is None:
-            self._trail.clear()
-            return image
-        self._trail.append((point.x, point.y))
-        if len(self._trail) > 1:
-            line = (np.array(self._trail) * 16).round().astype(np.int32)
-            cv2.polylines(image, [line], False, NOSE_RGB, max(1, marker_size(image) // 4), cv2.LINE_AA, 4)
-        draw_nose(image, point.x, point.y, point.confidence, colour=NOSE_RGB if point.state == TRACKED else COASTING_RGB)
+        if self.draw_raw:
+            for point in rows.points:
+                if point.x_raw is not None:
+                    draw_nose(image, point.x_raw, point.y_raw, colour=RAW_RGB)
+        shown = {p.track: p for p in rows.points if p.track is not None}
+        self._trails = {track: trail for track, trail in self._trails.items() if track in shown}
+        for track, point in shown.items():
+            colour = track_colour(track)
+            trail = self._trails.setdefault(track, deque(maxlen=TRAIL))
+            trail.append((point.x, point.y))
+            if len(trail) > 1:
+                line = (np.array(trail) * 16).round().astype(np.int32)
+                cv2.polylines(image, [line], False, colour, max(1, marker_size(image) // 4), cv2.LINE_AA, 4)
+            draw_nose(image, point.x, point.y, colour=colour if point.state == TRACKED else COASTING_RGB)
+            # A coasting point has no detection, so no confidence: its id alone.
+            confidence = f" {point.confidence:.2f}" if point.confidence is not None else ""
+            _label(image, f"#{track}{confidence}", point.x, point.y, colour)
         return image
 
 

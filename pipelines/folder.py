@@ -16,9 +16,9 @@ from pettrack.model.files import (
     OutputError, atomic_bytes, check_outputs, os_reason, same_file, undecodable_as_escapes,
 )
 from pettrack.model.images import ImageReadError, LoadedImage, is_image_path, load_image
-from pettrack.model.localizer import Localizer
+from pettrack.model.localizer import Detection, Localizer
 
-from .draw import draw_nose, encode_image, overlay_heatmap
+from .draw import draw_nose, encode_image, overlay_heatmap, track_colour
 from .parallel import ordered_map
 from .runner import FrameInput, FrameResult, RunSummary, drive, localize
 
@@ -26,21 +26,25 @@ from .runner import FrameInput, FrameResult, RunSummary, drive, localize
 # (plenty for the 256 px model; annotated copies of such photos come out at that size).
 DECODE_MIN_SIDE = 2048
 
-CSV_COLUMNS = ("file", "x", "y", "confidence", "width", "height")
+# One row per nose (nose 0 is the most confident); an image without one has one row with empty
+# nose, x and y, and its highest peak as the confidence.
+CSV_COLUMNS = ("file", "nose", "x", "y", "confidence", "width", "height")
 
 
 @dataclass(frozen=True)
 class ImageResult:
     file: str  # relative to the folder, with forward slashes
-    x: float | None  # original pixels, display orientation; None: no nose (peak below the threshold)
-    y: float | None
-    confidence: float  # the heat-map peak, also when it is below the threshold
+    noses: tuple[Detection, ...]  # original pixels, display orientation, best first; empty: no nose
+    peak_confidence: float  # the highest heat-map peak, also when it is below the threshold
     width: int
     height: int
 
-    def csv_row(self) -> list[str]:
-        xy = ["", ""] if self.x is None else [f"{self.x:.2f}", f"{self.y:.2f}"]
-        return [self.file, *xy, f"{self.confidence:.4f}", str(self.width), str(self.height)]
+    def csv_rows(self) -> list[list[str]]:
+        size = [str(self.width), str(self.height)]
+        if not self.noses:
+            return [[self.file, "", "", "", f"{self.peak_confidence:.4f}", *size]]
+        return [[self.file, str(i), f"{n.x:.2f}", f"{n.y:.2f}", f"{n.confidence:.4f}", *size]
+                for i, n in enumerate(self.noses)]
 
 
 @dataclass(frozen=True)
@@ -182,10 +186,8 @@ def run_folder(
             summary.failures.append(failure)
             on_failure(failure)
             return
-        nose = result.nose
         image = photo.image
-        row = ImageResult(photo.name, nose.x if nose else None, nose.y if nose else None,
-                          result.found.peak.confidence, image.width, image.height)
+        row = ImageResult(photo.name, result.found.noses, result.found.peak.confidence, image.width, image.height)
         if options.annotate_dir is not None:
             try:
                 _write_annotated(image, result, row, options.annotate_dir / photo.relative)
@@ -206,6 +208,6 @@ def _write_annotated(image: LoadedImage, result: FrameResult, row: ImageResult, 
     if result.found.heatmap is not None:
         pixels = overlay_heatmap(pixels, result.frame.prepared.box.heatmap_to_image(result.found.heatmap))
     scale = image.decode_scale
-    if row.x is not None:
-        draw_nose(pixels, row.x * scale, row.y * scale, row.confidence)
+    for i, nose in enumerate(row.noses):
+        draw_nose(pixels, nose.x * scale, nose.y * scale, nose.confidence, colour=track_colour(i))
     atomic_bytes(target, encode_image(pixels, target.suffix.lower()))

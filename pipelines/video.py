@@ -3,10 +3,10 @@
 The video is a source for the one runner (`runner.localize`/`drive`); this module adds the
 tracker and the sinks.
 
-    decoder threads ──letterboxed frames──▶ batches ──▶ localizer ──▶ TrackBuilder ──points──▶ CSV
-    (keyframe chunks,  (bounded, in order)                          (RTS over a    └──▶ writer thread
-     parallel)                                                       sliding window)     (own decode,
-                                                                                          draw, encode)
+    decoder threads ──letterboxed frames──▶ batches ──▶ localizer ──▶ TrackBuilder ──rows──▶ CSV
+    (keyframe chunks,  (bounded, in order)      (noses   (scene cuts,   (several noses,  └──▶ writer thread
+     parallel)                                   per      SceneCuts)     RTS over a            (own decode,
+                                                 frame)                  sliding window)        draw, encode)
 
 The writer thread decodes the video a second time, sequentially, and draws each frame once its
 smoothed point is known. That way no full-size frame waits in memory for the smoother's look-ahead:
@@ -28,8 +28,9 @@ import numpy as np
 from pettrack.model.files import OutputError, check_outputs, same_file
 from pettrack.model.geometry import Letterbox
 from pettrack.model.localizer import Localizer
-from pettrack.tracker import TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit
+from pettrack.tracker import FramePoints, Observation, TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit
 
+from .cuts import SceneCuts
 from .draw import TrackOverlay, overlay_heatmap
 from .runner import FrameInput, FrameResult, RunSummary, drive, localize
 from .sinks import open_csv
@@ -37,7 +38,8 @@ from .video_io import (
     DecodeError, Frame, SourceFrame, SourceReplay, VideoError, VideoInfo, VideoWriter, frame_range, parallel_frames,
 )
 
-CSV_COLUMNS = ("frame", "time_s", "x", "y", "x_raw", "y_raw", "confidence", "state")
+# One row per (frame, track); a frame without a track has one row with an empty track and state lost.
+CSV_COLUMNS = ("frame", "time_s", "track", "x", "y", "x_raw", "y_raw", "confidence", "state")
 # Frames of look-ahead for the smoother: one second at 30 fps equals a whole-file RTS pass.
 SMOOTHING_LAG = 30
 CSV_FLUSH_ROWS = 64
@@ -97,17 +99,20 @@ def plan_outputs(sources: list[Path], out_dir: Path | None, csv: Path | None, vi
 
 @dataclass
 class VideoSummary(RunSummary):
-    states: dict[str, int] = field(default_factory=lambda: {"tracked": 0, "predicted": 0, "lost": 0})
-    confidence_sum: float = 0.0
+    frames_with_track: int = 0  # frames with at least one nose tracked or coasting
+    tracks: set[int] = field(default_factory=set)
+    cuts: int = 0
     codec: str | None = None
 
     @property
     def tracked_fraction(self) -> float:
-        return self.states["tracked"] / self.frames if self.frames else 0.0
+        return self.frames_with_track / self.frames if self.frames else 0.0
 
-    @property
-    def mean_confidence(self) -> float:
-        return self.confidence_sum / self.frames if self.frames else 0.0
+    def count(self, rows: FramePoints) -> None:
+        ids = {p.track for p in rows.points if p.track is not None}
+        self.tracks |= ids
+        self.frames_with_track += bool(ids)
+        self.cuts += rows.cut
 
 
 def device_defaults(device_type: str) -> tuple[int, int]:
@@ -122,8 +127,13 @@ def _cell(value: float | None, digits: int = 2) -> str:
 
 
 def csv_row(point: TrackPoint) -> list[str]:
-    return [str(point.frame), f"{point.time_s:.4f}", _cell(point.x), _cell(point.y), _cell(point.x_raw),
-            _cell(point.y_raw), _cell(point.confidence, 4), point.state]
+    return [str(point.frame), f"{point.time_s:.4f}", "" if point.track is None else str(point.track), _cell(point.x),
+            _cell(point.y), _cell(point.x_raw), _cell(point.y_raw), _cell(point.confidence, 4), point.state]
+
+
+def observations(result: FrameResult) -> list[Observation]:
+    """The frame's noses as the tracker takes them."""
+    return [Observation(n.x, n.y, n.confidence) for n in result.found.noses]
 
 
 class AnnotationMismatch(VideoError):
@@ -133,7 +143,7 @@ class AnnotationMismatch(VideoError):
 class AnnotationWriter:
     """Draws the track onto the frames and encodes them, in its own thread.
 
-    It decodes the video itself (SourceReplay), in step with the points it is given, so the
+    It decodes the video itself (SourceReplay), in step with the rows it is given, so the
     pipeline never holds full-size frames. Each frame keeps its source timestamp and the source's
     audio is copied, so the output is the source, annotated. A frame that does not match the
     point it is drawn with (index or time) is an error, never a silent stop: close() raises it.
@@ -160,10 +170,10 @@ class AnnotationWriter:
         """The frame's heat-map (model space) and the letterbox that maps it onto that frame."""
         self._heatmaps[frame] = (np.clip(heatmap, 0, 1) * 255).astype(np.uint8), box
 
-    def submit(self, point: TrackPoint | None) -> None:
+    def submit(self, rows: FramePoints | None) -> None:
         while self._thread.is_alive():
             try:
-                self._queue.put(point, timeout=0.2)
+                self._queue.put(rows, timeout=0.2)
                 return
             except queue.Full:
                 continue
@@ -177,32 +187,32 @@ class AnnotationWriter:
 
     def _run(self) -> None:
         try:
-            first_point: TrackPoint | None = None
-            while (point := self._queue.get()) is not None:
+            first_rows: FramePoints | None = None
+            while (rows := self._queue.get()) is not None:
                 frame = next(self._frames, None)
-                if frame is None or frame.index != point.frame:
+                if frame is None or frame.index != rows.frame:
                     raise AnnotationMismatch(
-                        f"{self._replay.info.path}: the annotated video lost step with the CSV at frame {point.frame}: "
+                        f"{self._replay.info.path}: the annotated video lost step with the CSV at frame {rows.frame}: "
                         + ("the second decode ended there" if frame is None else f"it decoded frame {frame.index}")
                     )
                 if self._first is None:
-                    self._first, first_point = frame, point
+                    self._first, first_rows = frame, rows
                 # Times are compared from the first frame: readers differ on where zero is.
-                drift = (frame.time_s - self._first.time_s) - (point.time_s - first_point.time_s)
+                drift = (frame.time_s - self._first.time_s) - (rows.time_s - first_rows.time_s)
                 if abs(drift) > self._half_frame_s:
                     raise AnnotationMismatch(
-                        f"{self._replay.info.path}: frame {point.frame} is at {frame.time_s:.3f} s in the second decode "
-                        f"but {point.time_s:.3f} s in the CSV"
+                        f"{self._replay.info.path}: frame {rows.frame} is at {frame.time_s:.3f} s in the second decode "
+                        f"but {rows.time_s:.3f} s in the CSV"
                     )
-                self._writer.write(self._draw(frame.rgb, point), pts=frame.pts - self._first.pts)
+                self._writer.write(self._draw(frame.rgb, rows), pts=frame.pts - self._first.pts)
         except Exception as exc:  # noqa: BLE001 - reported by close()
             self.error = exc
 
-    def _draw(self, image: np.ndarray, point: TrackPoint) -> np.ndarray:
-        heat = self._heatmaps.pop(point.frame, None)
+    def _draw(self, image: np.ndarray, rows: FramePoints) -> np.ndarray:
+        heat = self._heatmaps.pop(rows.frame, None)
         if heat is not None:
             image = overlay_heatmap(image, heat[1].heatmap_to_image(heat[0].astype(np.float32) / 255.0))
-        return self._overlay.draw(image, point)
+        return self._overlay.draw(image, rows)
 
     def __enter__(self) -> "AnnotationWriter":
         return self
@@ -249,29 +259,30 @@ def run_video(
         raise VideoError(f"{info.path}: --start {options.start_s:g} s is past the end of the video "
                          f"({info.frame_count / info.fps:.2f} s)")
     builder = TrackBuilder(options.tracker, image_pixels_per_unit(info.width, info.height), causal=options.causal,
-                           lag=None if options.causal else SMOOTHING_LAG)
+                           lag=None if options.causal else SMOOTHING_LAG, max_tracks=localizer.max_pets)
+    cuts = SceneCuts(options.tracker.cut_threshold)
     summary = VideoSummary()
     writer = AnnotationWriter(info, outputs.video, start, options) if outputs.video else None
     summary.codec = writer.codec if writer else None
     with writer or contextlib.nullcontext(), open_csv(outputs.csv, CSV_COLUMNS) as sink:
 
-        def emit(points: list[TrackPoint]) -> None:
-            for point in points:
-                sink.write(csv_row(point))
-                summary.states[point.state] += 1
-                summary.confidence_sum += point.confidence or 0.0
+        def emit(released: list[FramePoints]) -> None:
+            before = sink.rows
+            for rows in released:
+                for point in rows.points:
+                    sink.write(csv_row(point))
+                summary.count(rows)
                 if writer:
-                    writer.submit(point)
-            if sink.rows % CSV_FLUSH_ROWS < len(points):
+                    writer.submit(rows)
+            if sink.rows // CSV_FLUSH_ROWS > before // CSV_FLUSH_ROWS:
                 sink.flush()
 
         def consume(result: FrameResult) -> None:
-            frame, nose = result.frame, result.nose
+            frame = result.frame
             if writer and result.found.heatmap is not None:
                 writer.add_heatmap(frame.index, result.found.heatmap, frame.prepared.box)
-            # A frame without a nose gives the tracker no detection, only the peak's height.
-            emit(builder.push(frame.index, frame.time_s, nose.x if nose else None, nose.y if nose else None,
-                              result.found.peak.confidence))
+            emit(builder.push(frame.index, frame.time_s, observations(result), result.found.peak.confidence,
+                              cut=cuts(frame.prepared)))
             on_progress(1)
 
         frames = video_frames(localizer, info, start, stop, options, on_note)

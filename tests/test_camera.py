@@ -14,7 +14,7 @@ from conftest import SAMPLES, run_cli, start_cli
 from mjpeg_server import MjpegServer
 from synthetic import moving_sample_frames
 
-COLUMNS = ["frame", "time_s", "x", "y", "x_raw", "y_raw", "confidence", "state"]
+COLUMNS = ["frame", "time_s", "track", "x", "y", "x_raw", "y_raw", "confidence", "state"]
 PUG = SAMPLES / "images" / "pug_140.jpg"
 PUG_NOSE = (149.0, 47.0)  # samples/noses.txt
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import SAMPLES, run_cli, start_cli
 
-FOLDER_COLUMNS = ["file", "x", "y", "confidence", "width", "height"]
+FOLDER_COLUMNS = ["file", "nose", "x", "y", "confidence", "width", "height"]
 
 
 @pytest.fixture()

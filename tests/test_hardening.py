@@ -147,7 +147,7 @@ def test_a_full_disk_is_one_line_and_earlier_results_survive(tmp_path):
     if not hostile.full_filesystem(mount):
         pytest.skip("cannot mount a small tmpfs here (needs root); the full-disk case is not tested")
     try:
-        earlier = b"frame,time_s,x,y,x_raw,y_raw,confidence,state\n0,0.0000,1,1,1,1,0.9,tracked\n"
+        earlier = b"frame,time_s,track,x,y,x_raw,y_raw,confidence,state\n0,0.0000,0,1,1,1,1,0.9,tracked\n"
         (mount / "clip.pettrack.csv").write_bytes(earlier)
         hostile.filler(mount / "filler")
         clip = shutil.copy(SAMPLES / "dog_4s.mp4", tmp_path / "clip.mp4")

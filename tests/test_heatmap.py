@@ -35,3 +35,25 @@ def test_confidence_is_the_peak_height():
 def test_flat_map_decodes_without_nan():
     found, confidence = decode(torch.zeros(2, 1, 32, 32))
     assert torch.isfinite(found).all() and (confidence == 0).all()
+
+
+def test_decode_peaks_finds_every_nose_best_first_and_merges_close_maxima():
+    from pettrack.model.heatmap import decode_peaks, nms_radius, render_targets
+
+    sigma = 7.0
+    noses = torch.tensor([[[40.3, 50.7], [200.2, 100.9], [45.0, 190.0], [-1e4, -1e4]],
+                          [[128.0, 128.0], [128.0 + sigma, 128.0], [-1e4, -1e4], [-1e4, -1e4]]])
+    maps = render_targets(noses, 256, sigma)
+    maps[0, 0] *= torch.linspace(1.0, 0.5, 256).view(256, 1)  # three different heights
+    points, heights = decode_peaks(maps, max_peaks=4, radius=nms_radius(sigma))
+    assert points.shape == (2, 4, 2) and heights.shape == (2, 4)
+    assert torch.all(heights[:, :-1] >= heights[:, 1:])  # best first
+    found = {tuple(p) for p in points[0, :3].round().tolist()}
+    assert found == {(40.0, 51.0), (200.0, 101.0), (45.0, 190.0)}
+    assert torch.allclose(points[0, 0], torch.tensor([40.3, 50.7]), atol=0.2)
+    # Two noses one sigma apart are a single hump: one peak, not two.
+    assert heights[1, 0] > 0.9 and heights[1, 1] < 0.1
+    # max_peaks=1 is the plain arg-max that decode() returns.
+    top, top_heights = decode_peaks(maps, max_peaks=1)
+    plain, plain_heights = decode(maps)
+    assert torch.equal(top[:, 0], plain) and torch.equal(top_heights[:, 0], plain_heights)

@@ -14,7 +14,7 @@ from conftest import SAMPLES, run_cli, start_cli
 from synthetic import write_audio_only, write_video
 
 CLIP = SAMPLES / "dog_4s.mp4"
-COLUMNS = ["frame", "time_s", "x", "y", "x_raw", "y_raw", "confidence", "state"]
+COLUMNS = ["frame", "time_s", "track", "x", "y", "x_raw", "y_raw", "confidence", "state"]
 
 
 def video_facts(path):
@@ -40,7 +40,7 @@ def test_output_contract_on_the_29_97_fps_sample(tiny_weights, tmp_path):
     assert times[0] == 0 and all(b > a for a, b in zip(times, times[1:]))
     assert times[30] == pytest.approx(30 * 1001 / 30000, abs=1e-3)
     assert all(r["state"] in ("tracked", "predicted", "lost") for r in rows)
-    assert all(r["x_raw"] and r["confidence"] for r in rows)
+    assert all(r["x_raw"] and r["confidence"] for r in rows if r["state"] == "tracked")
     frames, width, height, rate, codec = video_facts(tmp_path / "dog_4s.pettrack.mp4")
     assert (frames, width, height, rate) == (60, 640, 360, Fraction(30000, 1001))
     assert codec == "h264"

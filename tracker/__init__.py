@@ -1,9 +1,11 @@
-"""pettrack.tracker: turns per-frame detections into smooth tracks (numpy + filterpy, no torch)."""
+"""pettrack.tracker: turns per-frame detections into smooth tracks of several noses (numpy + filterpy + scipy, no torch)."""
 
-from .kalman import LOST, PREDICTED, REFERENCE_SIDE, TRACKED, NoseKalman, TrackerConfig, image_pixels_per_unit
-from .smooth import TrackBuilder, TrackPoint, rts_smooth, track
+from .kalman import LOST, PREDICTED, REFERENCE_SIDE, TRACKED, NoseFilter, TrackerConfig, image_pixels_per_unit
+from .multi import FrameTracks, MultiTracker, Observation, TrackStep
+from .smooth import FramePoints, TrackBuilder, TrackPoint, rts_smooth, track
 
 __all__ = [
-    "LOST", "PREDICTED", "REFERENCE_SIDE", "TRACKED", "NoseKalman", "TrackBuilder", "TrackPoint", "TrackerConfig",
-    "image_pixels_per_unit", "rts_smooth", "track",
+    "LOST", "PREDICTED", "REFERENCE_SIDE", "TRACKED", "FramePoints", "FrameTracks", "MultiTracker", "NoseFilter",
+    "Observation", "TrackBuilder", "TrackPoint", "TrackStep", "TrackerConfig", "image_pixels_per_unit", "rts_smooth",
+    "track",
 ]

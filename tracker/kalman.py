@@ -1,10 +1,11 @@
-"""Forward (causal) tracking of one nose: a constant-velocity Kalman filter on (x, y).
+"""One nose's Kalman filter (constant velocity on x, y) and the settings of the whole tracker.
 
-Detections arrive with a confidence. Weak ones (below `min_confidence`) and ones the filter finds
-implausible (Mahalanobis distance above `gate`) are treated as missing: the track coasts on its
-prediction for at most `max_coast_frames`, then is marked lost and restarts at the next good
-detection. Measurement noise grows as confidence falls, so an unsure detection moves the track
-less.
+Detections arrive with a confidence; measurement noise grows as confidence falls, so an unsure
+detection moves the track less. The transition uses each frame's real time step. A track without
+a detection *coasts*: its velocity decays towards zero (time constant `coast_damping_s`) and the
+coasted point never strays more than `max_coast_distance` from the last detection, so a lost
+nose is not flung across the frame by its last velocity. Which detection belongs to which track,
+and when a track starts and ends, is multi.py's business.
 
 All noise figures are in *tracker units* and seconds. One unit is one pixel of the frame
 letterboxed into a 256x256 square (REFERENCE_SIDE), whatever the model's own input size, so one set
@@ -15,6 +16,7 @@ filter is built with `pixels_per_unit`, the number of image pixels per unit for 
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -36,6 +38,10 @@ def image_pixels_per_unit(width: int, height: int) -> float:
     return max(width, height) / REFERENCE_SIDE
 
 
+# Settings that must be above zero (the rest may be zero).
+_POSITIVE = ("measurement_std", "accel_std", "gate", "initial_velocity_std", "coast_damping_s")
+
+
 @dataclass(frozen=True)
 class TrackerConfig:
     """Defaults chosen by benchmarks/tune_tracker.py (see docs/tracker.md for the measurements)."""
@@ -48,22 +54,32 @@ class TrackerConfig:
     min_confidence: float = 0.25
     # Mahalanobis distance above which a detection is an outlier (chi-square, 2 dof: 3.5 ~ 99.8%).
     gate: float = 3.5
-    # Frames the track may run on prediction alone before it is marked lost.
-    max_coast_frames: int = 10
+    # Seconds a track may run on prediction alone before it ends (the frame's row says `lost`).
+    max_coast_s: float = 0.6
+    # While coasting the velocity decays as exp(-t / coast_damping_s) ...
+    coast_damping_s: float = 0.1
+    # ... and the point stays within this distance (units) of the last detection.
+    max_coast_distance: float = 16.0
+    # Detections in a row that make a new track real: a one- or two-frame blip never gets an id.
+    confirm_frames: int = 3
     # Uncertainty of the velocity when a track starts (units / s).
     initial_velocity_std: float = 300.0
+    # Scene cut: colour-histogram distance (Bhattacharyya, 0..1) between consecutive frames above
+    # which every track ends (see pipelines/cuts.py and docs/tracker.md for the measurements).
+    cut_threshold: float = 0.25
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
                 raise ValueError(f"tracker setting {item.name} must be a number, got {value!r}")
-            if value < 0 or (item.name in ("measurement_std", "accel_std", "gate", "initial_velocity_std") and value == 0):
+            if value < 0 or (item.name in _POSITIVE and value == 0):
                 raise ValueError(f"tracker setting {item.name} must be {'positive' if value == 0 else 'at least 0'}, got {value}")
-        if self.min_confidence > 1:
-            raise ValueError(f"tracker setting min_confidence must be at most 1, got {self.min_confidence}")
-        if int(self.max_coast_frames) != self.max_coast_frames:
-            raise ValueError(f"tracker setting max_coast_frames must be a whole number, got {self.max_coast_frames}")
+        for name in ("min_confidence", "cut_threshold"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"tracker setting {name} must be at most 1, got {getattr(self, name)}")
+        if int(self.confirm_frames) != self.confirm_frames or self.confirm_frames < 1:
+            raise ValueError(f"tracker setting confirm_frames must be a whole number of at least 1, got {self.confirm_frames}")
 
     @classmethod
     def from_toml(cls, path: Path) -> "TrackerConfig":
@@ -89,14 +105,13 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class FilterStep:
-    """The filter after one frame; x and P are None while lost."""
+    """One track's filter after one frame."""
 
-    state: str
-    x: np.ndarray | None  # (4,) x, y, vx, vy in image pixels (per second)
-    P: np.ndarray | None  # (4, 4)
-    F: np.ndarray | None  # transition that led into this step
+    state: str  # TRACKED (a detection was taken) or PREDICTED (coasting)
+    x: np.ndarray  # (4,) x, y, vx, vy in image pixels (per second)
+    P: np.ndarray  # (4, 4)
+    F: np.ndarray | None  # transition that led into this step; None on the track's first step
     Q: np.ndarray | None
-    started: bool  # this step (re)started a track
 
 
 def transition(dt: float) -> np.ndarray:
@@ -105,17 +120,34 @@ def transition(dt: float) -> np.ndarray:
     return F
 
 
-class NoseKalman:
-    def __init__(self, config: TrackerConfig = TrackerConfig(), pixels_per_unit: float = 1.0):
+def damped_transition(dt: float, damping_s: float) -> np.ndarray:
+    """Velocity decaying as exp(-t / damping_s); the position integrates it exactly, so however
+    long the coast the point moves at most |v| * damping_s."""
+    decay = math.exp(-dt / damping_s)
+    F = np.eye(4)
+    F[0, 2] = F[1, 3] = damping_s * (1.0 - decay)
+    F[2, 2] = F[3, 3] = decay
+    return F
+
+
+class NoseFilter:
+    """The Kalman filter of one track, started at its first detection."""
+
+    def __init__(self, config: TrackerConfig, pixels_per_unit: float, time_s: float, x: float, y: float,
+                 confidence: float):
         self.config = config
         self.scale = pixels_per_unit
         self.kf = KalmanFilter(dim_x=4, dim_z=2)
         self.kf.H = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])
-        self.active = False
-        self.misses = 0
-        self.last_time: float | None = None
+        self.kf.x = np.array([x, y, 0.0, 0.0])
+        velocity_var = (config.initial_velocity_std * pixels_per_unit) ** 2
+        self.kf.P = np.diag([*np.diag(self.measurement_noise(confidence)), velocity_var, velocity_var])
+        self.time_s = time_s
+        self.last_detection = (time_s, np.array([x, y]))
+        self.first = FilterStep(TRACKED, self.kf.x.copy(), self.kf.P.copy(), None, None)
+        self._posterior = (self.kf.x.copy(), self.kf.P.copy())
 
-    def _measurement_noise(self, confidence: float) -> np.ndarray:
+    def measurement_noise(self, confidence: float) -> np.ndarray:
         std = self.config.measurement_std * self.scale / max(confidence, 0.05)
         return np.eye(2) * std * std
 
@@ -124,42 +156,38 @@ class NoseKalman:
         # Same noise on x and y; state ordered (x, y, vx, vy).
         return Q_discrete_white_noise(dim=2, dt=dt, var=accel * accel, block_size=2, order_by_dim=False)
 
-    def _start(self, time_s: float, x: float, y: float, confidence: float) -> FilterStep:
-        self.kf.x = np.array([x, y, 0.0, 0.0])
-        velocity_var = (self.config.initial_velocity_std * self.scale) ** 2
-        self.kf.P = np.diag([*np.diag(self._measurement_noise(confidence)), velocity_var, velocity_var])
-        self.active, self.misses, self.last_time = True, 0, time_s
-        return FilterStep(TRACKED, self.kf.x.copy(), self.kf.P.copy(), None, None, True)
+    def predict(self, time_s: float) -> None:
+        """The prior for `time_s` (constant velocity): what detections are matched against."""
+        dt = max(time_s - self.time_s, 1e-6)
+        self._dt, self.time_s = dt, time_s
+        self._posterior = (self.kf.x.copy(), self.kf.P.copy())
+        self._F, self._Q = transition(dt), self._process_noise(dt)
+        self.kf.predict(F=self._F, Q=self._Q)
 
-    def mahalanobis(self, x: float, y: float, confidence: float) -> float:
-        """Distance of a detection from the current prediction, in standard deviations."""
-        residual = np.array([x, y]) - self.kf.H @ self.kf.x
-        S = self.kf.H @ self.kf.P @ self.kf.H.T + self._measurement_noise(confidence)
+    def distance(self, x: float, y: float, confidence: float) -> float:
+        """Mahalanobis distance of a detection from the prior, in standard deviations."""
+        residual = np.array([x, y]) - self.kf.x[:2]
+        S = self.kf.P[:2, :2] + self.measurement_noise(confidence)
         return float(np.sqrt(residual @ np.linalg.solve(S, residual)))
 
-    def step(self, time_s: float, x: float | None, y: float | None, confidence: float = 0.0) -> FilterStep:
-        """Advance to `time_s` and take this frame's detection (x None: no detection)."""
-        usable = x is not None and y is not None and confidence >= self.config.min_confidence
-        if not self.active:
-            if usable:
-                return self._start(time_s, x, y, confidence)
-            self.last_time = time_s
-            return FilterStep(LOST, None, None, None, None, False)
+    def update(self, x: float, y: float, confidence: float) -> FilterStep:
+        self.kf.update(np.array([x, y]), R=self.measurement_noise(confidence))
+        self.last_detection = (self.time_s, np.array([x, y]))
+        return FilterStep(TRACKED, self.kf.x.copy(), self.kf.P.copy(), self._F, self._Q)
 
-        dt = max(time_s - self.last_time, 1e-6)
-        self.last_time = time_s
-        F, Q = transition(dt), self._process_noise(dt)
-        self.kf.predict(F=F, Q=Q)
-        if usable and self.mahalanobis(x, y, confidence) <= self.config.gate:
-            self.kf.update(np.array([x, y]), R=self._measurement_noise(confidence))
-            self.misses = 0
-            return FilterStep(TRACKED, self.kf.x.copy(), self.kf.P.copy(), F, Q, False)
+    def coast(self) -> FilterStep:
+        """No detection this frame: redo the prediction from the last posterior with the damped
+        velocity, and keep the point near the last detection."""
+        self.kf.x, self.kf.P = self._posterior
+        F = damped_transition(self._dt, self.config.coast_damping_s)
+        self.kf.predict(F=F, Q=self._Q)
+        offset = self.kf.x[:2] - self.last_detection[1]
+        reach = self.config.max_coast_distance * self.scale
+        if np.hypot(*offset) > reach:
+            self.kf.x[:2] = self.last_detection[1] + offset * (reach / np.hypot(*offset))
+            self.kf.x[2:] = 0.0
+        return FilterStep(PREDICTED, self.kf.x.copy(), self.kf.P.copy(), F, self._Q)
 
-        self.misses += 1
-        if self.misses > self.config.max_coast_frames:
-            self.active = False
-            # A confident detection that the stale track rejected starts the new track at once.
-            if usable:
-                return self._start(time_s, x, y, confidence)
-            return FilterStep(LOST, None, None, None, None, False)
-        return FilterStep(PREDICTED, self.kf.x.copy(), self.kf.P.copy(), F, Q, False)
+    def coasting_for(self) -> float:
+        """Seconds since this track's last detection."""
+        return self.time_s - self.last_detection[0]

@@ -1,0 +1,146 @@
+"""Several noses at once: which detection belongs to which track, and when tracks start and end.
+
+Each frame (`MultiTracker.step`):
+
+1. every live track predicts its nose at the frame's time (its own Kalman filter, kalman.py);
+2. detections are assigned to tracks by the Hungarian method (scipy's `linear_sum_assignment`)
+   on the squared Mahalanobis distance, pairs farther than `gate` standard deviations never being
+   matched; confirmed tracks choose first, then tracks still on probation take what is left;
+3. a matched track takes its detection; an unmatched confirmed track coasts (damped velocity)
+   until `max_coast_s` has passed since its last detection, then ends; an unmatched track on
+   probation ends at once;
+4. each detection nobody took starts a track on probation, which is confirmed (gets an id that is
+   written out) after `confirm_frames` detections in a row.
+
+A scene cut (`step(..., cut=True)`) ends every track: no identity is carried across it. Track ids
+count up from 0 and are never reused, so a track id names one continuous stretch of one nose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .kalman import FilterStep, NoseFilter, TrackerConfig
+
+# Cost of a forbidden pairing: far above any gated squared distance, finite for scipy.
+_FORBIDDEN = 1.0e9
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A detection as the tracker sees it, in image pixels."""
+
+    x: float
+    y: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class TrackStep:
+    """One track on one frame."""
+
+    track: int
+    confirmed: bool  # False while on probation: not (yet) a track anyone sees
+    step: FilterStep
+    observation: Observation | None  # the detection it took; None while coasting
+
+
+@dataclass(frozen=True)
+class FrameTracks:
+    """Everything the tracker decided on one frame."""
+
+    frame: int
+    time_s: float
+    tracks: tuple[TrackStep, ...]
+    unclaimed: tuple[Observation, ...]  # detections no track took (too weak, or the tracks are full)
+    peak_confidence: float  # the frame's highest heat-map peak, nose or not
+    ended: tuple[int, ...] = ()  # tracks that ended on this frame (coasted out, or a cut)
+    cut: bool = False
+
+
+@dataclass
+class _Track:
+    id: int
+    filter: NoseFilter
+    hits: int = 1
+    confirmed: bool = False
+
+
+@dataclass
+class MultiTracker:
+    """Causal multi-nose tracker. max_tracks caps the live tracks (1: follow one nose at a time)."""
+
+    config: TrackerConfig = field(default_factory=TrackerConfig)
+    pixels_per_unit: float = 1.0
+    max_tracks: int = 16
+    _tracks: list[_Track] = field(default_factory=list)
+    _next_id: int = 0
+
+    def step(self, frame: int, time_s: float, detections: Sequence[Observation], peak_confidence: float = 0.0,
+             cut: bool = False) -> FrameTracks:
+        ended = [t.id for t in self._tracks if t.confirmed] if cut else []
+        if cut:
+            self._tracks = []
+        usable = [d for d in detections if d.confidence >= self.config.min_confidence]
+        for track in self._tracks:
+            track.filter.predict(time_s)
+
+        confirmed = [t for t in self._tracks if t.confirmed]
+        probation = [t for t in self._tracks if not t.confirmed]
+        taken: dict[int, int] = {}  # track id -> detection index
+        free = list(range(len(usable)))
+        for group in (confirmed, probation):
+            pairs = self._assign(group, [usable[i] for i in free])
+            taken.update({track.id: free[j] for track, j in pairs})
+            claimed = {free[j] for _, j in pairs}
+            free = [i for i in free if i not in claimed]
+
+        steps: list[TrackStep] = []
+        survivors: list[_Track] = []
+        for track in self._tracks:
+            if track.id in taken:
+                seen = usable[taken[track.id]]
+                step = track.filter.update(seen.x, seen.y, seen.confidence)
+                track.hits += 1
+                track.confirmed = track.confirmed or track.hits >= self.config.confirm_frames
+                steps.append(TrackStep(track.id, track.confirmed, step, seen))
+                survivors.append(track)
+            elif track.confirmed and track.filter.coasting_for() <= self.config.max_coast_s:
+                steps.append(TrackStep(track.id, True, track.filter.coast(), None))
+                survivors.append(track)
+            elif track.confirmed:
+                ended.append(track.id)
+        self._tracks = survivors
+
+        unclaimed: list[Observation] = []
+        for i in free:  # strongest first: the localizer lists noses best first
+            seen = usable[i]
+            if len(self._tracks) >= self.max_tracks:
+                unclaimed.append(seen)
+                continue
+            track = _Track(self._next_id, NoseFilter(self.config, self.pixels_per_unit, time_s, seen.x, seen.y,
+                                                     seen.confidence))
+            self._next_id += 1
+            track.confirmed = self.config.confirm_frames <= 1
+            self._tracks.append(track)
+            steps.append(TrackStep(track.id, track.confirmed, track.filter.first, seen))
+        unclaimed += [d for d in detections if d.confidence < self.config.min_confidence]
+        steps.sort(key=lambda s: s.track)
+        return FrameTracks(frame, time_s, tuple(steps), tuple(unclaimed), peak_confidence, tuple(ended), cut)
+
+    def _assign(self, tracks: list[_Track], detections: list[Observation]) -> list[tuple[_Track, int]]:
+        """Hungarian assignment on squared Mahalanobis distance, gated."""
+        if not tracks or not detections:
+            return []
+        cost = np.array([[t.filter.distance(d.x, d.y, d.confidence) ** 2 for d in detections] for t in tracks])
+        cost[cost > self.config.gate ** 2] = _FORBIDDEN
+        rows, cols = linear_sum_assignment(cost)
+        return [(tracks[r], int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN]
+
+    def live(self) -> list[int]:
+        """Ids of the confirmed tracks alive now."""
+        return [t.id for t in self._tracks if t.confirmed]
