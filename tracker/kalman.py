@@ -164,11 +164,15 @@ class NoseFilter:
         self._F, self._Q = transition(dt), self._process_noise(dt)
         self.kf.predict(F=self._F, Q=self._Q)
 
-    def distance(self, x: float, y: float, confidence: float) -> float:
-        """Mahalanobis distance of a detection from the prior, in standard deviations."""
+    def match_cost(self, x: float, y: float, confidence: float) -> tuple[float, float]:
+        """(Mahalanobis distance of a detection from the prior in standard deviations, matching
+        cost). The cost is the negative log-likelihood, d^2 + ln det S: the distance alone would
+        let a coasting track, whose uncertainty has grown, take a detection that sits right on
+        the prediction of a track that never lost its nose."""
         residual = np.array([x, y]) - self.kf.x[:2]
         S = self.kf.P[:2, :2] + self.measurement_noise(confidence)
-        return float(np.sqrt(residual @ np.linalg.solve(S, residual)))
+        squared = float(residual @ np.linalg.solve(S, residual))
+        return float(np.sqrt(squared)), squared + float(np.log(np.linalg.det(S)))
 
     def update(self, x: float, y: float, confidence: float) -> FilterStep:
         self.kf.update(np.array([x, y]), R=self.measurement_noise(confidence))

@@ -4,8 +4,9 @@ Each frame (`MultiTracker.step`):
 
 1. every live track predicts its nose at the frame's time (its own Kalman filter, kalman.py);
 2. detections are assigned to tracks by the Hungarian method (scipy's `linear_sum_assignment`)
-   on the squared Mahalanobis distance, pairs farther than `gate` standard deviations never being
-   matched; confirmed tracks choose first, then tracks still on probation take what is left;
+   on the negative log-likelihood (squared Mahalanobis distance + ln det of its covariance), pairs
+   farther than `gate` standard deviations never being matched; confirmed tracks choose first,
+   then tracks still on probation take what is left;
 3. a matched track takes its detection; an unmatched confirmed track coasts (damped velocity)
    until `max_coast_s` has passed since its last detection, then ends; an unmatched track on
    probation ends at once;
@@ -133,11 +134,11 @@ class MultiTracker:
         return FrameTracks(frame, time_s, tuple(steps), tuple(unclaimed), peak_confidence, tuple(ended), cut)
 
     def _assign(self, tracks: list[_Track], detections: list[Observation]) -> list[tuple[_Track, int]]:
-        """Hungarian assignment on squared Mahalanobis distance, gated."""
+        """Hungarian assignment on the negative log-likelihood, pairs beyond the gate forbidden."""
         if not tracks or not detections:
             return []
-        cost = np.array([[t.filter.distance(d.x, d.y, d.confidence) ** 2 for d in detections] for t in tracks])
-        cost[cost > self.config.gate ** 2] = _FORBIDDEN
+        pairs = [[t.filter.match_cost(d.x, d.y, d.confidence) for d in detections] for t in tracks]
+        cost = np.array([[c if distance <= self.config.gate else _FORBIDDEN for distance, c in row] for row in pairs])
         rows, cols = linear_sum_assignment(cost)
         return [(tracks[r], int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN]
 
