@@ -36,8 +36,11 @@ def test_openvino_points_match_torch_fp32(tmp_path, monkeypatch, precision):
         openvino = Localizer.load("default", device="cpu", precision=precision, backend="openvino")
         assert openvino.backend.name == "openvino", attempt
         got = openvino.infer(inputs)
-        distance = np.hypot(*(got.points - expected.points).T)
-        assert distance.max() <= 0.5, (attempt, distance.max())
+        # Where there is a nose: where there is none, the highest point of a flat, low map is
+        # anywhere, and which pixel wins there differs between CPUs' bf16 (seen on an Intel Xeon).
+        noses = expected.present[:, 0]
+        distance = np.hypot(*(got.points - expected.points)[noses].T)
+        assert noses.sum() >= 8 and distance.max() <= 0.5, (attempt, distance.max())
         # fp32 is the same network: confidences within 0.01. bf16 rounds activations: PyTorch's own
         # bf16 is 0.011 from its fp32 on this set (0.49 px), OpenVINO's bf16 0.0106 (0.28 px).
         limit = 0.01 if precision == "fp32" else 0.015

@@ -55,7 +55,7 @@ class TrackerConfig:
     # Mahalanobis distance above which a detection is an outlier (chi-square, 2 dof: 3.5 ~ 99.8%).
     gate: float = 3.5
     # Seconds a track may run on prediction alone before it ends (the frame's row says `lost`).
-    max_coast_s: float = 0.6
+    max_coast_s: float = 0.8
     # While coasting the velocity decays as exp(-t / coast_damping_s) ...
     coast_damping_s: float = 0.1
     # ... and the point stays within this distance (units) of the last detection.
