@@ -140,6 +140,23 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     return PRECISIONS[name]
 
 
+@dataclass(frozen=True)
+class LocalizerSettings:
+    """What Localizer.load needs, as plain values: the CLI loads its model from them, and so does
+    every worker of a distributed job (a Ray actor), each in its own process."""
+
+    weights: Path | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    min_confidence: float | None = None
+    backend: str = "auto"
+    max_pets: int = MAX_PETS
+
+    def load(self) -> "Localizer":
+        return Localizer.load(self.weights, self.device, self.precision, self.min_confidence, self.backend,
+                              self.max_pets)
+
+
 class Localizer:
     def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None,
                  min_confidence: float | None = None, backend: str = "torch", max_pets: int = MAX_PETS):

@@ -28,7 +28,7 @@ from pettrack.model.footage import FootageMix
 from pettrack.model.export import ExportError, export_model
 from pettrack.model.files import OutputError, check_outputs, same_file
 from pettrack.model.labels import read_labels
-from pettrack.model.localizer import MAX_PETS, Localizer
+from pettrack.model.localizer import MAX_PETS, Localizer, LocalizerSettings, resolve_device
 from pettrack.model.plots import plot_presence
 from pettrack.model.train import TrainConfig, TrainingError, train
 from pettrack.model.weights import WeightsError, weights_file
@@ -39,6 +39,8 @@ from .console import (
     RichTrainReporter, describe_error, err, fail, footage_table, out, progress, say, shown, summary_table, warn,
 )
 from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
+from .manifest import Manifest
+from .ray_engine import EngineUnavailable, JobSummary, VideoOutcome, manifest_path, run_folder_job, run_video_job
 from .sinks import open_csv
 from .video import VideoOptions, VideoOutputs, device_defaults, plan_outputs, run_video
 from .video_io import VideoError, frame_range, probe
@@ -104,6 +106,16 @@ MaxPetsOption = typer.Option(
 )
 
 
+EngineOption = typer.Option(
+    "local", "--engine", callback=one_of("local", "ray"),
+    help="local: this machine's worker pool; ray: a Ray cluster or a local Ray (pip install \"pettrack[ray]\"; see docs/scale.md).",
+)
+AddressOption = typer.Option(
+    None, "--address", help="With --engine ray: join a running cluster (auto, or ray://HOST:PORT); default: start Ray here.",
+)
+ActorsOption = typer.Option(
+    None, "--actors", min=1, help="With --engine ray: model workers (default: one per GPU of the cluster, else one per CPU).",
+)
 TrackerOption = typer.Option(
     None, "--tracker", help="Tracker settings, a TOML file of name = value lines (see docs/tracker.md); unset ones keep their defaults.",
 )
@@ -134,8 +146,7 @@ def _load_localizer(weights: Optional[Path], device: str, precision: str = "auto
                     min_confidence: Optional[float] = None, backend: str = "torch",
                     max_pets: int = MAX_PETS) -> Localizer:
     try:
-        return Localizer.load(weights, device=device, precision=precision, min_confidence=min_confidence,
-                              backend=backend, max_pets=max_pets)
+        return LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets).load()
     except BackendError as exc:
         fail(f"--backend {backend}: {exc}")
         raise typer.Exit(2) from exc
@@ -159,6 +170,10 @@ def folder(
     backend: str = BackendOption,
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
     workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
+    engine: str = EngineOption,
+    address: Optional[str] = AddressOption,
+    actors: Optional[int] = ActorsOption,
+    chunk: int = typer.Option(64, "--chunk", min=1, help="With --engine ray: images per task."),
 ) -> None:
     """Locate the nose in every image of a folder: a table, or CSV with [bold]--csv[/]."""
     if not directory.is_dir():
@@ -175,7 +190,9 @@ def folder(
     with _outputs_refused():
         options.check(directory)
         check_outputs([out_file], images)
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend, max_pets=max_pets)
+    settings = LocalizerSettings(weights, device, "auto", min_confidence, backend, max_pets)
+    localizer = None if engine == "ray" else _load_localizer(weights, device, min_confidence=min_confidence,
+                                                              backend=backend, max_pets=max_pets)
     results: list[ImageResult] = []
     csv_path = out_file
     to_stdout = csv and out_file is None
@@ -200,7 +217,15 @@ def folder(
         def on_unwritten(failure: ImageFailure) -> None:
             warn(str(directory / failure.file), failure.reason)
 
-        summary = run_folder(localizer, directory, images, options, on_result, on_failure, on_unwritten)
+        if localizer is not None:
+            summary = run_folder(localizer, directory, images, options, on_result, on_failure, on_unwritten)
+        else:
+            try:
+                summary = run_folder_job(directory, images, options, settings, on_result, on_failure, on_unwritten,
+                                         address, actors, chunk)
+            except EngineUnavailable as exc:
+                fail(str(exc))
+                raise typer.Exit(2) from exc
     if summary.interrupted:
         say(f"interrupted; {summary.processed} results kept" + (f" in {csv_path}" if csv_path else ""))
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -242,7 +267,7 @@ def _print_folder_summary(processed: int, total: int, failures: list[ImageFailur
 
 @app.command()
 def video(
-    inputs: list[Path] = typer.Argument(..., help="One or more video files."),
+    inputs: Optional[list[Path]] = typer.Argument(None, help="One or more video files (or --manifest)."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write outputs here instead of beside each input."),
     no_video: bool = typer.Option(False, "--no-video", help="CSV only, no annotated video."),
     csv_file: Optional[Path] = typer.Option(None, "--csv", help="CSV path (one input only)."),
@@ -262,14 +287,29 @@ def video(
     decoder: str = typer.Option("auto", "--decoder", callback=one_of("auto", "decord", "opencv"),
                                 help="auto, decord or opencv."),
     tracker: Optional[Path] = TrackerOption,
+    engine: str = EngineOption,
+    address: Optional[str] = AddressOption,
+    actors: Optional[int] = ActorsOption,
+    input_list: Optional[Path] = typer.Option(
+        None, "--manifest", help="A text file listing input videos, one per line ('#' comments; relative to the file)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="With --engine ray: redo inputs the job record says are complete."),
 ) -> None:
     """Track the nose through videos: [bold]NAME.pettrack.csv[/] and an annotated [bold]NAME.pettrack.mp4[/]."""
     if start is not None and end is not None and end <= start:
         raise typer.BadParameter(f"--end {end:g} must be after --start {start:g}", param_hint="--end")
     tracker_config = _tracker_config(tracker)
-    sources = _unique(inputs)
+    sources = _unique(list(inputs or []) + (_read_input_list(input_list) if input_list else []))
+    if not sources:
+        raise typer.BadParameter("name at least one video, or a --manifest file listing them", param_hint="INPUTS")
     with _outputs_refused():
         planned = plan_outputs(sources, out_dir, csv_file, video_file, not no_video)
+    settings = LocalizerSettings(weights, device, "auto", min_confidence, backend, max_pets)
+    if engine == "ray":
+        default_batch, default_workers = device_defaults(_device_type(device))
+        options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
+                               start, end, causal, decoder, tracker_config)
+        _track_on_ray(sources, planned, options, settings, out_dir, address, actors, overwrite)
+        return
     localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend, max_pets=max_pets)
     default_batch, default_workers = device_defaults(localizer.device.type)
     options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
@@ -290,6 +330,75 @@ def video(
             say(f"  {line}")
     if len(failed) == len(sources):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _read_input_list(path: Path) -> list[Path]:
+    """Inputs listed in a text file, one per line; blank lines and '#' comments skipped; relative
+    paths are relative to the file's folder."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--manifest {path}: cannot read it ({describe_error(exc) if isinstance(exc, OSError) else 'not UTF-8 text'})")
+        raise typer.Exit(2) from exc
+    entries = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    return [path.parent / entry if not Path(entry).is_absolute() else Path(entry) for entry in entries]
+
+
+def _device_type(device: str) -> str:
+    """The kind of device a name stands for, without loading a model (for a Ray job's defaults)."""
+    try:
+        return resolve_device(device).type
+    except ValueError as exc:
+        fail(str(exc))
+        raise typer.Exit(EXIT_FAILED) from exc
+
+
+def _track_on_ray(sources: list[Path], planned: list[VideoOutputs], options: VideoOptions,
+                  settings: LocalizerSettings, out_dir: Optional[Path], address: Optional[str],
+                  actors: Optional[int], overwrite: bool) -> None:
+    """The video job on Ray: a bar for the job, a table at the end, the job record beside the outputs."""
+    manifest = Manifest(manifest_path(sources, out_dir))
+    with progress("videos") as bar:
+        task = bar.add_task("videos", total=len(sources), rate="")
+        started, frames = time.perf_counter(), 0
+
+        def on_outcome(outcome: VideoOutcome, remaining: int) -> None:
+            nonlocal frames
+            frames += outcome.frames
+            rate = frames / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=len(sources) - remaining, rate=f"{rate:.1f} fps")
+
+        try:
+            summary = run_video_job(sources, planned, options, settings, manifest, address, actors, overwrite,
+                                    on_outcome=on_outcome, on_note=lambda text: warn("ray", text))
+        except EngineUnavailable as exc:
+            fail(str(exc))
+            raise typer.Exit(2) from exc
+    if summary.done or summary.failed:
+        out.print(_job_table(summary))
+    say(f"{len(summary.done)} done, {len(summary.skipped)} already complete, {len(summary.failed)} failed, "
+        f"{summary.retries} retried; {summary.frames} frames in {summary.seconds:.1f} s "
+        f"({summary.frames / max(summary.seconds, 1e-9):.1f} frames/s) on {summary.actors} Ray actor(s); "
+        f"job record: {manifest.path}")
+    for outcome in summary.failed:
+        say(f"  failed: {outcome.error}")
+    if summary.interrupted:
+        say("interrupted; rerun the same command to do the inputs left")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.failed and not summary.done and not summary.skipped:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _job_table(summary: JobSummary) -> Table:
+    table = Table(title="Ray job", title_justify="left")
+    for name, justify in (("video", "left"), ("frames", "right"), ("nose tracked", "right"), ("tracks", "right"),
+                          ("cuts", "right"), ("frames/s", "right"), ("status", "left")):
+        table.add_column(name, justify=justify)
+    for o in summary.done + summary.failed:
+        status = "failed" if o.failed else ("done" if not o.error else "done, ended early")
+        table.add_row(Text(shown(o.source.name)), str(o.frames), f"{o.tracked_fraction:.1%}", str(o.tracks),
+                      str(o.cuts), f"{o.frames / o.seconds:.1f}" if o.seconds else "", status)
+    return table
 
 
 def _unique(paths: list[Path]) -> list[Path]:
