@@ -108,12 +108,15 @@ def manifest_path(sources: list[Path], out_dir: Path | None) -> Path:
 
 
 def _actor_resources(ray, actors: int | None) -> tuple[int, dict]:
-    """How many actors and what each asks for: a GPU each where the cluster has GPUs, else a CPU."""
+    """How many actors and what each asks for: a GPU each where the cluster has GPUs; otherwise
+    the CPUs shared out (Ray gives an actor as many math-library threads as CPUs it holds, so one
+    actor on a 2-core machine still uses both cores)."""
     resources = ray.cluster_resources()
-    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
     if gpus:
         return actors or gpus, {"num_gpus": 1, "num_cpus": 1}
-    return actors or max(1, cpus), {"num_cpus": 1}
+    count = actors or cpus
+    return count, {"num_cpus": max(1, cpus // count)}
 
 
 def run_video_job(
