@@ -17,18 +17,19 @@ file) is recorded as `failed` and the rest go on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from pettrack.model.localizer import LocalizerSettings
 
 from .folder import FolderOptions, FolderSummary, ImageFailure, ImageResult, csv_name, run_folder
-from .manifest import DONE, FAILED, RETRY, Manifest
+from .manifest import DONE, FAILED, MANIFEST_NAME, RETRY, Manifest
 from .video import VideoOptions, VideoOutputs, run_video
 from .video_io import VideoError, probe
 
@@ -101,10 +102,26 @@ class JobSummary:
 
 def manifest_path(sources: list[Path], out_dir: Path | None) -> Path:
     """Beside the outputs: in --out-dir, else in the inputs' common folder."""
-    from .manifest import MANIFEST_NAME
-
     folder = out_dir or Path(os.path.commonpath([str(s.resolve().parent) for s in sources]))
     return folder / MANIFEST_NAME
+
+
+@contextlib.contextmanager
+def _ray_session(ray, address: str | None, summary: JobSummary | FolderSummary) -> Iterator[None]:
+    """Ray started here (or the cluster at `address` joined) for one job and shut down after it;
+    Ctrl-C inside ends the job with `interrupted` set, the time spent goes into the summary."""
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise EngineUnavailable(f"cannot start or reach Ray{f' at {address}' if address else ''}: {exc}") from exc
+    started = time.perf_counter()
+    try:
+        yield
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        summary.seconds = time.perf_counter() - started
+        ray.shutdown()
 
 
 def _actor_resources(ray, actors: int | None) -> tuple[int, dict]:
@@ -144,13 +161,7 @@ def run_video_job(
             queue.append((source, outputs, 1))
     if not queue:
         return summary
-    started = time.perf_counter()
-    try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
-                 configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise EngineUnavailable(f"cannot start or reach Ray{f' at {address}' if address else ''}: {exc}") from exc
-    try:
+    with _ray_session(ray, address, summary):
         count, resources = _actor_resources(ray, actors)
         count = min(count, len(queue))
         summary.actors = count
@@ -191,11 +202,6 @@ def run_video_job(
                 manifest.record(source, DONE, attempt, [outputs.csv, outputs.video], outcome.frames, outcome.error)
                 summary.done.append(outcome)
             on_outcome(outcome, len(queue) + len(running))
-    except KeyboardInterrupt:
-        summary.interrupted = True
-    finally:
-        summary.seconds = time.perf_counter() - started
-        ray.shutdown()
     return summary
 
 
@@ -232,12 +238,7 @@ def run_folder_job(
     ray = import_ray()
     summary = FolderSummary()
     chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
-    try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise EngineUnavailable(f"cannot start or reach Ray{f' at {address}' if address else ''}: {exc}") from exc
-    started = time.perf_counter()
-    try:
+    with _ray_session(ray, address, summary):
         count, resources = _actor_resources(ray, actors)
         worker_class = ray.remote(**resources)(FolderWorker)
         idle = [worker_class.remote(settings) for _ in range(min(count, len(chunks)))]
@@ -276,9 +277,4 @@ def run_folder_job(
                     summary.unwritten.append(failure)
                     on_unwritten(failure)
                 next_out += 1
-    except KeyboardInterrupt:
-        summary.interrupted = True
-    finally:
-        summary.seconds = time.perf_counter() - started
-        ray.shutdown()
     return summary

@@ -33,7 +33,8 @@ _FORBIDDEN = 1.0e9
 
 @dataclass(frozen=True)
 class Observation:
-    """A detection as the tracker sees it, in image pixels."""
+    """A detection as the tracker sees it, in image pixels (the tracker's own type: tracker/ never
+    imports the model, which would bring torch)."""
 
     x: float
     y: float
