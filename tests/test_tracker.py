@@ -63,14 +63,14 @@ def test_short_gap_coasts_and_is_interpolated():
     dets = detections(true, times, noise=2.0)
     for i in range(50, 58):  # 8 frames with no confident detection
         dets[i][4] = 0.05
-    points = track(dets)
+    points = track(dets, TrackerConfig(max_coast_s=8 / FPS))
     assert [p.state for p in points[50:58]] == [PREDICTED] * 8
     gap_error = np.hypot(*(xy(points[50:58]) - true[50:58]).T)
     assert gap_error.max() < 6.0
 
 
 def test_long_gap_is_lost_then_reacquired():
-    config = TrackerConfig(max_coast_s=10 / FPS)
+    config = TrackerConfig(max_coast_s=10 / FPS, keep_id_s=20 / FPS)
     times, true = truth(150)
     dets = detections(true, times, noise=2.0)
     for i in range(40, 80):
@@ -237,3 +237,16 @@ def test_sliding_window_equals_the_whole_pass_with_several_noses():
         for p, q in zip(a.points, b.points):
             if p.x is not None:
                 assert abs(p.x - q.x) < 0.01 and abs(p.y - q.y) < 0.01
+
+
+def test_a_short_absence_is_hidden_after_max_coast_and_keeps_the_id():
+    config = TrackerConfig()  # shows 0.1 s of coasting, keeps the id for 1.5 s
+    times, true = truth(120)
+    dets = detections(true, times, noise=2.0)
+    for i in range(50, 65):  # half a second without the nose
+        dets[i][4] = 0.0
+    points = track(dets, config)
+    shown = round(config.max_coast_s * FPS)
+    assert [p.state for p in points[50:65]] == [PREDICTED] * shown + [LOST] * (15 - shown)
+    assert {p.track for p in points if p.track is not None} == {0}  # the same pet, the same id
+    assert all(p.x is None for p in points[50 + shown:65])

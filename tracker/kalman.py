@@ -54,8 +54,12 @@ class TrackerConfig:
     min_confidence: float = 0.25
     # Mahalanobis distance above which a detection is an outlier (chi-square, 2 dof: 3.5 ~ 99.8%).
     gate: float = 3.5
-    # Seconds a track may run on prediction alone before it ends (the frame's row says `lost`).
-    max_coast_s: float = 0.8
+    # Seconds a track without detections stays alive, so the pet gets its id back when it shows
+    # again (behind another pet, turned away); after that the track ends.
+    keep_id_s: float = 1.5
+    # Seconds of that during which its coasted point is written (`predicted`); after them the
+    # track is not written until a detection takes it again (the frame's row may say `lost`).
+    max_coast_s: float = 0.1
     # While coasting the velocity decays as exp(-t / coast_damping_s) ...
     coast_damping_s: float = 0.1
     # ... and the point stays within this distance (units) of the last detection.

@@ -7,9 +7,10 @@ Each frame (`MultiTracker.step`):
    on the negative log-likelihood (squared Mahalanobis distance + ln det of its covariance), pairs
    farther than `gate` standard deviations never being matched; confirmed tracks choose first,
    then tracks still on probation take what is left;
-3. a matched track takes its detection; an unmatched confirmed track coasts (damped velocity)
-   until `max_coast_s` has passed since its last detection, then ends; an unmatched track on
-   probation ends at once;
+3. a matched track takes its detection; an unmatched confirmed track coasts (damped velocity):
+   its point is shown for `max_coast_s`, then hidden, and the track ends when `keep_id_s` has
+   passed since its last detection (as SORT-style trackers keep a lost track's id for a while);
+   an unmatched track on probation ends at once;
 4. each detection nobody took starts a track on probation, which is confirmed (gets an id that is
    written out) after `confirm_frames` detections in a row.
 
@@ -31,6 +32,12 @@ from .kalman import FilterStep, NoseFilter, TrackerConfig
 _FORBIDDEN = 1.0e9
 
 
+def _within(seconds: float, limit: float) -> bool:
+    """seconds <= limit, allowing for frame times that are sums of rounded steps (3 / 30 s is
+    0.1 s, though its float is a hair above)."""
+    return seconds <= limit + 1e-6
+
+
 @dataclass(frozen=True)
 class Observation:
     """A detection as the tracker sees it, in image pixels (the tracker's own type: tracker/ never
@@ -49,6 +56,7 @@ class TrackStep:
     confirmed: bool  # False while on probation: not (yet) a track anyone sees
     step: FilterStep
     observation: Observation | None  # the detection it took; None while coasting
+    shown: bool = True  # False: coasting longer than max_coast_s, kept only to keep its id
 
 
 @dataclass(frozen=True)
@@ -111,17 +119,21 @@ class MultiTracker:
                 track.confirmed = track.confirmed or track.hits >= self.config.confirm_frames
                 steps.append(TrackStep(track.id, track.confirmed, step, seen))
                 survivors.append(track)
-            elif track.confirmed and track.filter.coasting_for() <= self.config.max_coast_s:
-                steps.append(TrackStep(track.id, True, track.filter.coast(), None))
+            elif track.confirmed and _within(track.filter.coasting_for(), self.config.keep_id_s):
+                visible = _within(track.filter.coasting_for(), self.config.max_coast_s)
+                steps.append(TrackStep(track.id, True, track.filter.coast(), None, visible))
                 survivors.append(track)
             elif track.confirmed:
                 ended.append(track.id)
         self._tracks = survivors
 
         unclaimed: list[Observation] = []
+        # A hidden track (coasting past max_coast_s, kept for its id) does not hold a place: with
+        # max_tracks 1, a nose seen elsewhere starts the new track at once.
+        shown = sum(_within(t.filter.coasting_for(), self.config.max_coast_s) for t in self._tracks)
         for i in free:  # strongest first: the localizer lists noses best first
             seen = usable[i]
-            if len(self._tracks) >= self.max_tracks:
+            if shown >= self.max_tracks:
                 unclaimed.append(seen)
                 continue
             track = _Track(self._next_id, NoseFilter(self.config, self.pixels_per_unit, time_s, seen.x, seen.y,
@@ -129,6 +141,7 @@ class MultiTracker:
             self._next_id += 1
             track.confirmed = self.config.confirm_frames <= 1
             self._tracks.append(track)
+            shown += 1
             steps.append(TrackStep(track.id, track.confirmed, track.filter.first, seen))
         unclaimed += [d for d in detections if d.confidence < self.config.min_confidence]
         steps.sort(key=lambda s: s.track)

@@ -82,7 +82,7 @@ def _lost_row(frame: FrameTracks) -> TrackPoint:
 def _rows(frame: FrameTracks, shown: set[int], smoothed: dict[int, np.ndarray]) -> FramePoints:
     points = []
     for item in frame.tracks:
-        if item.track not in shown:
+        if item.track not in shown or not item.shown:
             continue
         xy = smoothed.get(item.track, item.step.x[:2])
         seen = item.observation
