@@ -1,7 +1,7 @@
 """The installed `pettrack` command.
 
 Kept apart from cli.py so that Ctrl-C while torch is still loading (the first second or two)
-exits 130 quietly like Ctrl-C at any other moment.
+exits 130 quietly like Ctrl-C at any other moment (it waits for the imports, see _import_cli).
 
 One error path: usage errors are typer's (exit 2); every expected failure is handled in cli.py
 and ends with one `pettrack: ...` line; an OS error nobody caught (a full disk while writing) is
@@ -12,6 +12,7 @@ behind `--debug` (accepted anywhere on the command line).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
@@ -23,8 +24,7 @@ def main() -> None:
         sys.argv = [arg for arg in sys.argv if arg != "--debug"]
         os.environ["PETTRACK_DEBUG"] = "1"  # the library then lets libav's own log lines through
     try:
-        from .cli import app
-
+        app = _import_cli()
         app()
     except KeyboardInterrupt:
         sys.stderr.write("pettrack: interrupted\n")
@@ -43,6 +43,21 @@ def main() -> None:
 
         fail(f"{describe_error(exc)} (an unexpected error: run the same command with --debug for the traceback)")
         sys.exit(EXIT_FAILED)
+
+
+def _import_cli():
+    """Import the command line (torch and friends: a second or two). A Ctrl-C in that time waits
+    for the imports to finish, then ends the run as Ctrl-C anywhere else does: an interrupt inside
+    a C extension's import (numpy's) leaves it half-loaded and turns into an ImportError."""
+    interrupts: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupts.append(signum))
+    try:
+        from .cli import app
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupts and previous is not signal.SIG_IGN:
+        raise KeyboardInterrupt
+    return app
 
 
 if __name__ == "__main__":
