@@ -366,7 +366,7 @@ def _track_on_ray(sources: list[Path], planned: list[VideoOutputs], options: Vid
             nonlocal frames
             frames += outcome.frames
             rate = frames / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, completed=len(sources) - remaining, rate=f"{rate:.1f} fps")
+            bar.update(task, completed=len(sources) - remaining, rate=f"{frames} frames, {rate:.1f} fps")
 
         try:
             summary = run_video_job(sources, planned, options, settings, manifest, address, actors, overwrite,
