@@ -23,7 +23,6 @@ from pettrack.model.localizer import Localizer
 from pettrack.tracker import TrackBuilder, TrackerConfig, image_pixels_per_unit
 
 from .cuts import SceneCuts
-
 from .draw import TrackOverlay
 from .runner import FrameInput, FrameResult, RunSummary, StopRun, drive, localize
 from .sinks import append_csv, check_appendable

@@ -142,13 +142,11 @@ def _outputs_refused(prefix: str = "") -> Iterator[None]:
         raise typer.Exit(2) from exc
 
 
-def _load_localizer(weights: Optional[Path], device: str, precision: str = "auto",
-                    min_confidence: Optional[float] = None, backend: str = "torch",
-                    max_pets: int = MAX_PETS) -> Localizer:
+def _load_localizer(settings: LocalizerSettings) -> Localizer:
     try:
-        return LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets).load()
+        return settings.load()
     except BackendError as exc:
-        fail(f"--backend {backend}: {exc}")
+        fail(f"--backend {settings.backend}: {exc}")
         raise typer.Exit(2) from exc
     except (WeightsError, ValueError) as exc:
         fail(str(exc))
@@ -191,8 +189,7 @@ def folder(
         options.check(directory)
         check_outputs([out_file], images)
     settings = LocalizerSettings(weights, device, "auto", min_confidence, backend, max_pets)
-    localizer = None if engine == "ray" else _load_localizer(weights, device, min_confidence=min_confidence,
-                                                              backend=backend, max_pets=max_pets)
+    localizer = None if engine == "ray" else _load_localizer(settings)
     results: list[ImageResult] = []
     csv_path = out_file
     to_stdout = csv and out_file is None
@@ -304,16 +301,14 @@ def video(
     with _outputs_refused():
         planned = plan_outputs(sources, out_dir, csv_file, video_file, not no_video)
     settings = LocalizerSettings(weights, device, "auto", min_confidence, backend, max_pets)
-    if engine == "ray":
-        default_batch, default_workers = device_defaults(_device_type(device))
-        options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
-                               start, end, causal, decoder, tracker_config)
-        _track_on_ray(sources, planned, options, settings, out_dir, address, actors, overwrite)
-        return
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend, max_pets=max_pets)
-    default_batch, default_workers = device_defaults(localizer.device.type)
+    # A Ray job loads its models in the workers; here only the device kind is needed, for defaults.
+    localizer = None if engine == "ray" else _load_localizer(settings)
+    default_batch, default_workers = device_defaults(localizer.device.type if localizer else _device_type(device))
     options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
                            start, end, causal, decoder, tracker_config)
+    if localizer is None:
+        _track_on_ray(sources, planned, options, settings, out_dir, address, actors, overwrite)
+        return
     failed: list[str] = []
     for source, outputs in zip(sources, planned):
         try:
@@ -468,7 +463,7 @@ def camera(
     options = CameraOptions(show, csv_file, video_file, duration, frames, reconnect_limit, tracker_config)
     with _outputs_refused():
         options.check(parse_source(source))
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend, max_pets=max_pets)
+    localizer = _load_localizer(LocalizerSettings(weights, device, "auto", min_confidence, backend, max_pets))
     with progress("frames") as bar:
         task = bar.add_task(escape(f"live {shown(source)}"), total=frames, rate="")
         try:
@@ -503,7 +498,7 @@ def export(
     except WeightsError as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
-    localizer = _load_localizer(weights, "cpu")
+    localizer = _load_localizer(LocalizerSettings(weights, "cpu", backend="torch"))
     try:
         export_model(localizer.model, localizer.info, fmt, out_file)
     except ExportError as exc:
@@ -607,7 +602,7 @@ def eval_command(
         raise typer.Exit(EXIT_FAILED) from exc
     for problem in label_file.problems:
         warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.shown}")
-    localizer = _load_localizer(weights, device, min_confidence=min_confidence, backend=backend)
+    localizer = _load_localizer(LocalizerSettings(weights, device, "auto", min_confidence, backend))
     samples, skipped = load_samples(images, label_file.labels, max_side=2 * localizer.size)
     for item in skipped:
         warn(str(images / item.name), f"{item.reason} (label line {item.line}), skipped")

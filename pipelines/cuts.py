@@ -43,12 +43,10 @@ class SceneCuts:
     def __init__(self, threshold: float):
         self.threshold = threshold
         self._previous: np.ndarray | None = None
-        self.last_distance = 0.0
 
     def __call__(self, prepared: Prepared) -> bool:
         histogram = colour_histogram(picture(prepared))
         previous, self._previous = self._previous, histogram
         if previous is None:
             return False
-        self.last_distance = histogram_distance(previous, histogram)
-        return self.last_distance > self.threshold
+        return histogram_distance(previous, histogram) > self.threshold

@@ -71,10 +71,6 @@ class Manifest:
                 return False
         return True
 
-    def attempts(self, source: Path) -> int:
-        record = self.last.get(_key(source))
-        return record.attempt if record is not None else 0
-
     def record(self, source: Path, status: str, attempt: int, outputs: list[Path] = (), frames: int = 0,
                error: str | None = None) -> InputRecord:
         """Append a record, durably (flushed and fsynced before returning)."""

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from pettrack.model.localizer import LocalizerSettings
 
@@ -59,7 +59,6 @@ class VideoOutcome:
     tracked_fraction: float = 0.0
     tracks: int = 0
     cuts: int = 0
-    pid: int = 0
 
     @property
     def failed(self) -> bool:
@@ -72,17 +71,14 @@ class VideoWorker:
     def __init__(self, settings: LocalizerSettings):
         self.localizer = settings.load()
 
-    def pid(self) -> int:
-        return os.getpid()
-
     def track(self, source: Path, outputs: VideoOutputs, options: VideoOptions) -> VideoOutcome:
         try:
             summary = run_video(self.localizer, probe(source), outputs, options)
         except (VideoError, OSError) as exc:
-            return VideoOutcome(source, error=str(exc), pid=os.getpid())
+            return VideoOutcome(source, error=str(exc))
         error = summary.error if summary.frames else (summary.error or f"{source}: no frame could be decoded")
         return VideoOutcome(source, summary.frames, summary.seconds, error, summary.tracked_fraction,
-                            len(summary.tracks), summary.cuts, os.getpid())
+                            len(summary.tracks), summary.cuts)
 
 
 @dataclass
@@ -136,6 +132,55 @@ def _actor_resources(ray, actors: int | None) -> tuple[int, dict]:
     return count, {"num_cpus": max(1, cpus // count)}
 
 
+@dataclass(frozen=True)
+class _Settled:
+    """How one item's task ended: its result, or why there is none."""
+
+    item: Any
+    attempt: int
+    result: Any = None
+    error: str | None = None  # set when there is no result
+    remaining: int = 0  # items not settled yet
+
+
+def _actor_pool(ray, worker_class, settings: LocalizerSettings, count: int, items: list, call: Callable,
+                max_attempts: int, on_retry: Callable[[Any, int, str], None]) -> Iterator[_Settled]:
+    """Every item through `call(actor, item)` (an actor method's .remote) on `count` actors, one
+    task per actor at a time, settled items yielded as they finish. A worker that dies under an
+    item (killed, out of memory, node lost) is replaced by a fresh one and the item tried again,
+    reported through on_retry, up to max_attempts; a bug inside a task settles its item with the
+    error, and the job goes on."""
+    idle = [worker_class.remote(settings) for _ in range(count)]
+    waiting = deque((item, 1) for item in items)
+    running: dict = {}  # object ref -> (actor, item, attempt)
+    while waiting or running:
+        while waiting and idle:
+            actor = idle.pop()
+            item, attempt = waiting.popleft()
+            running[call(actor, item)] = (actor, item, attempt)
+        (ready,), _ = ray.wait(list(running), num_returns=1)
+        actor, item, attempt = running.pop(ready)
+        try:
+            result = ray.get(ready)
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
+            ray.kill(actor, no_restart=True)
+            idle.append(worker_class.remote(settings))
+            reason = f"worker died: {type(exc).__name__}"
+            if attempt < max_attempts:
+                on_retry(item, attempt, reason)
+                waiting.appendleft((item, attempt + 1))
+                continue
+            yield _Settled(item, attempt, error=f"{reason}, {max_attempts} times",
+                           remaining=len(waiting) + len(running))
+            continue
+        except ray.exceptions.RayTaskError as exc:
+            idle.append(actor)
+            yield _Settled(item, attempt, error=str(exc), remaining=len(waiting) + len(running))
+            continue
+        idle.append(actor)
+        yield _Settled(item, attempt, result, remaining=len(waiting) + len(running))
+
+
 def run_video_job(
     sources: list[Path],
     planned: list[VideoOutputs],
@@ -153,55 +198,36 @@ def run_video_job(
     Ctrl-C stops the job: the summary says `interrupted`, finished inputs stay recorded."""
     ray = import_ray()
     summary = JobSummary()
-    queue: deque[tuple[Path, VideoOutputs, int]] = deque()
+    todo: list[tuple[Path, VideoOutputs]] = []
     for source, outputs in zip(sources, planned):
         if not overwrite and manifest.complete(source):
             summary.skipped.append(source)
         else:
-            queue.append((source, outputs, 1))
-    if not queue:
+            todo.append((source, outputs))
+    if not todo:
         return summary
+
+    def retry(item: tuple[Path, VideoOutputs], attempt: int, reason: str) -> None:
+        summary.retries += 1
+        manifest.record(item[0], RETRY, attempt, error=reason)
+        on_note(f"{item[0]}: {reason}; trying again ({attempt + 1} of {max_attempts})")
+
     with _ray_session(ray, address, summary):
         count, resources = _actor_resources(ray, actors)
-        count = min(count, len(queue))
-        summary.actors = count
+        summary.actors = min(count, len(todo))
         worker_class = ray.remote(**resources)(VideoWorker)
-        idle = [worker_class.remote(settings) for _ in range(count)]
-        running: dict = {}  # object ref -> (actor, source, outputs, attempt)
-        while queue or running:
-            while queue and idle:
-                actor = idle.pop()
-                source, outputs, attempt = queue.popleft()
-                running[actor.track.remote(source, outputs, options)] = (actor, source, outputs, attempt)
-            (ready,), _ = ray.wait(list(running), num_returns=1)
-            actor, source, outputs, attempt = running.pop(ready)
-            try:
-                outcome = ray.get(ready)
-            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
-                # The worker died under this input (killed, out of memory, node lost): a fresh
-                # worker takes its place and the input is done again, a bounded number of times.
-                ray.kill(actor, no_restart=True)
-                idle.append(worker_class.remote(settings))
-                reason = f"worker died: {type(exc).__name__}"
-                if attempt < max_attempts:
-                    summary.retries += 1
-                    manifest.record(source, RETRY, attempt, error=reason)
-                    on_note(f"{source}: {reason}; trying again ({attempt + 1} of {max_attempts})")
-                    queue.appendleft((source, outputs, attempt + 1))
-                    continue
-                outcome = VideoOutcome(source, error=f"{source}: {reason}, {max_attempts} times")
-            except ray.exceptions.RayTaskError as exc:  # a bug in a worker: that input fails, the job goes on
-                idle.append(actor)
-                outcome = VideoOutcome(source, error=f"{source}: {exc}")
-            else:
-                idle.append(actor)
+        for settled in _actor_pool(ray, worker_class, settings, summary.actors, todo,
+                                   lambda actor, item: actor.track.remote(*item, options), max_attempts, retry):
+            source, outputs = settled.item
+            outcome = settled.result or VideoOutcome(source, error=f"{source}: {settled.error}")
             if outcome.failed:
-                manifest.record(source, FAILED, attempt, error=outcome.error)
+                manifest.record(source, FAILED, settled.attempt, error=outcome.error)
                 summary.failed.append(outcome)
             else:
-                manifest.record(source, DONE, attempt, [outputs.csv, outputs.video], outcome.frames, outcome.error)
+                manifest.record(source, DONE, settled.attempt, [outputs.csv, outputs.video], outcome.frames,
+                                outcome.error)
                 summary.done.append(outcome)
-            on_outcome(outcome, len(queue) + len(running))
+            on_outcome(outcome, settled.remaining)
     return summary
 
 
@@ -241,29 +267,13 @@ def run_folder_job(
     with _ray_session(ray, address, summary):
         count, resources = _actor_resources(ray, actors)
         worker_class = ray.remote(**resources)(FolderWorker)
-        idle = [worker_class.remote(settings) for _ in range(min(count, len(chunks)))]
-        waiting = deque((index, 1) for index in range(len(chunks)))
-        running: dict = {}
         finished: dict[int, tuple[list, list]] = {}
         next_out = 0
-        while waiting or running:
-            while waiting and idle:
-                actor = idle.pop()
-                index, attempt = waiting.popleft()
-                running[actor.locate.remote(root, chunks[index], options)] = (actor, index, attempt)
-            (ready,), _ = ray.wait(list(running), num_returns=1)
-            actor, index, attempt = running.pop(ready)
-            try:
-                finished[index] = ray.get(ready)
-                idle.append(actor)
-            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
-                ray.kill(actor, no_restart=True)
-                idle.append(worker_class.remote(settings))
-                if attempt >= max_attempts:
-                    reason = f"worker died {max_attempts} times on this chunk ({type(exc).__name__})"
-                    finished[index] = ([ImageFailure(csv_name(p.relative_to(root)), reason) for p in chunks[index]], [])
-                else:
-                    waiting.appendleft((index, attempt + 1))
+        for settled in _actor_pool(ray, worker_class, settings, min(count, len(chunks)), list(range(len(chunks))),
+                                   lambda actor, index: actor.locate.remote(root, chunks[index], options),
+                                   max_attempts, lambda item, attempt, reason: None):
+            finished[settled.item] = settled.result or (
+                [ImageFailure(csv_name(p.relative_to(root)), settled.error) for p in chunks[settled.item]], [])
             while next_out in finished:  # rows leave in file order
                 found, unwritten = finished.pop(next_out)
                 for item in found:

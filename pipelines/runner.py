@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from pettrack.model.localizer import Detection, Detections, Localizer, Prepared, batched
+from pettrack.model.localizer import Detections, Localizer, Prepared, batched
 
 R = TypeVar("R")
 
@@ -38,11 +38,6 @@ class FrameResult:
 
     frame: FrameInput
     found: Detections | None  # None when the frame could not be read (frame.error says why)
-
-    @property
-    def nose(self) -> Detection | None:
-        """The best nose, or None when no peak reaches the presence threshold."""
-        return self.found.noses[0] if self.found and self.found.noses else None
 
 
 def localize(localizer: Localizer, frames: Iterable[FrameInput], batch_size: int,

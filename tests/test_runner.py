@@ -48,8 +48,8 @@ def test_the_presence_threshold_decides_between_a_nose_and_none(localizer):
         localizer.min_confidence = localizer.info.presence_threshold
     localizer_low = Localizer(localizer.model, localizer.info, localizer.device, None, min_confidence=max(0.0, peak - 0.01))
     (above,) = localize(localizer_low, [frame], 1)
-    assert below.nose is None and below.found.peak.confidence == pytest.approx(peak)
-    assert above.nose == above.found.peak
+    assert below.found.noses == () and below.found.peak.confidence == pytest.approx(peak)
+    assert above.found.noses[0] == above.found.peak
 
 
 class _Source:

@@ -68,7 +68,6 @@ class FrameTracks:
     tracks: tuple[TrackStep, ...]
     unclaimed: tuple[Observation, ...]  # detections no track took (too weak, or the tracks are full)
     peak_confidence: float  # the frame's highest heat-map peak, nose or not
-    ended: tuple[int, ...] = ()  # tracks that ended on this frame (coasted out, or a cut)
     cut: bool = False
 
 
@@ -92,7 +91,6 @@ class MultiTracker:
 
     def step(self, frame: int, time_s: float, detections: Sequence[Observation], peak_confidence: float = 0.0,
              cut: bool = False) -> FrameTracks:
-        ended = [t.id for t in self._tracks if t.confirmed] if cut else []
         if cut:
             self._tracks = []
         usable = [d for d in detections if d.confidence >= self.config.min_confidence]
@@ -123,9 +121,7 @@ class MultiTracker:
                 visible = _within(track.filter.coasting_for(), self.config.max_coast_s)
                 steps.append(TrackStep(track.id, True, track.filter.coast(), None, visible))
                 survivors.append(track)
-            elif track.confirmed:
-                ended.append(track.id)
-        self._tracks = survivors
+        self._tracks = survivors  # the rest end: on probation and missed, or past keep_id_s
 
         unclaimed: list[Observation] = []
         # A hidden track (coasting past max_coast_s, kept for its id) does not hold a place: with
@@ -145,7 +141,7 @@ class MultiTracker:
             steps.append(TrackStep(track.id, track.confirmed, track.filter.first, seen))
         unclaimed += [d for d in detections if d.confidence < self.config.min_confidence]
         steps.sort(key=lambda s: s.track)
-        return FrameTracks(frame, time_s, tuple(steps), tuple(unclaimed), peak_confidence, tuple(ended), cut)
+        return FrameTracks(frame, time_s, tuple(steps), tuple(unclaimed), peak_confidence, cut)
 
     def _assign(self, tracks: list[_Track], detections: list[Observation]) -> list[tuple[_Track, int]]:
         """Hungarian assignment on the negative log-likelihood, pairs beyond the gate forbidden."""
