@@ -333,7 +333,7 @@ def _read_input_list(path: Path) -> list[Path]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        fail(f"--manifest {path}: cannot read it ({describe_error(exc) if isinstance(exc, OSError) else 'not UTF-8 text'})")
+        fail(f"--manifest: {describe_error(exc) if isinstance(exc, OSError) else f'{path}: not UTF-8 text'}")
         raise typer.Exit(2) from exc
     entries = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
     return [path.parent / entry if not Path(entry).is_absolute() else Path(entry) for entry in entries]

@@ -200,7 +200,8 @@ def test_bad_option_values_are_usage_errors_and_a_rerun_with_one_keeps_the_earli
     _clean(run_cli("video", clip, "--no-video", *FAST), 0)
     earlier = (tmp_path / "clip.pettrack.csv").read_bytes()
     for bad in (["--decoder", "opencv2"], ["--start", "3", "--end", "1"], ["--batch-size", "0"],
-                ["--device", "gpu"], ["--min-confidence", "2"]):
+                ["--device", "gpu"], ["--min-confidence", "2"], ["--max-pets", "0"], ["--engine", "spark"],
+                ["--manifest", tmp_path / "no-such-list.txt"]):
         _clean(run_cli("video", clip, *bad, *FAST), 2)
     assert (tmp_path / "clip.pettrack.csv").read_bytes() == earlier
     assert "past the end" in _clean(run_cli("video", clip, "--start", "30", *FAST), 1)
