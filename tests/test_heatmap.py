@@ -57,3 +57,16 @@ def test_decode_peaks_finds_every_nose_best_first_and_merges_close_maxima():
     top, top_heights = decode_peaks(maps, max_peaks=1)
     plain, plain_heights = decode(maps)
     assert torch.equal(top[:, 0], plain) and torch.equal(top_heights[:, 0], plain_heights)
+
+
+@pytest.mark.parametrize("radius", [1, 2, 7, 14, 40])
+def test_window_max_equals_a_stride_one_max_pool(radius):
+    """The fast window maximum behind peak finding gives exactly what max-pooling gives, also
+    where the window is wider than the map and on maps that are not square."""
+    from pettrack.model.heatmap import window_max
+
+    generator = torch.Generator().manual_seed(radius)
+    for shape in ((3, 64, 64), (2, 17, 50)):
+        maps = torch.rand(shape, generator=generator)
+        pooled = torch.nn.functional.max_pool2d(maps[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
+        assert torch.equal(window_max(maps, radius), pooled)
