@@ -12,6 +12,7 @@ there too, so later start-ups take a fraction of a second.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import os
@@ -48,10 +49,15 @@ def openvino_available() -> bool:
     return True
 
 
-def choose_backend(name: str, device: torch.device) -> str:
-    """'auto': OpenVINO on a CPU where it is installed, PyTorch otherwise (CUDA always)."""
+def choose_backend(name: str, device: torch.device, precision: torch.dtype | None = None) -> str:
+    """'auto': OpenVINO on a CPU where it is installed, PyTorch otherwise (CUDA always).
+    precision torch.int8 (a quantized model) runs on OpenVINO only."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r} (use {', '.join(BACKENDS)})")
+    if precision == torch.int8:
+        if name == "torch" or device.type != "cpu":
+            raise BackendError(f"int8 runs on the OpenVINO backend on the CPU, not on {name} on {device}")
+        name = "openvino"
     if name == "openvino":
         if device.type != "cpu":
             raise BackendError(f"the OpenVINO backend runs on the CPU, not on {device}")
@@ -123,26 +129,38 @@ def weights_digest(model: NoseNet) -> str:
 class OpenVINOBackend:
     name = "openvino"
 
-    def __init__(self, model: NoseNet, input_size: int, precision: torch.dtype | None, cache_dir: Path | None = None):
+    def __init__(self, model: NoseNet, input_size: int, precision: torch.dtype | None, cache_dir: Path | None = None,
+                 int8_model: Path | None = None):
         """precision: the torch backend's autocast dtype (None: fp32), mapped to OpenVINO's
-        inference precision hint."""
+        inference precision hint; torch.int8 runs the quantized model at `int8_model` instead
+        (model/quantize.py), which must have been made from `model`'s weights."""
         import openvino as ov
 
+        from .quantize import read_int8_model
+
         self.device = torch.device("cpu")
-        self.precision = {None: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}[precision]
+        self.precision = {None: "f32", torch.bfloat16: "bf16", torch.float16: "f16", torch.int8: "int8"}[precision]
         cache = Path(cache_dir or default_cache_dir())
         core = ov.Core()
-        xml = cache / f"{weights_digest(model)}-{input_size}.xml"
-        converted = None
-        if xml.is_file():
-            try:
-                converted = core.read_model(xml)
-            except RuntimeError:
-                converted = None  # a damaged cache entry: convert again and replace it
-        if converted is None:
-            converted = _convert(model, input_size)
-            _save_atomically(converted, xml)
-        config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
+        digest = weights_digest(model)
+        config = {"PERFORMANCE_HINT": "LATENCY"}
+        if precision == torch.int8:
+            if int8_model is None:
+                raise BackendError("int8 needs a quantized model (pettrack export --format openvino --int8)")
+            converted = read_int8_model(core, Path(int8_model), digest)
+        else:
+            config["INFERENCE_PRECISION_HINT"] = self.precision
+            xml = cache / f"{digest}-{input_size}.xml"
+            converted = None
+            if xml.is_file():
+                try:
+                    converted = core.read_model(xml)
+                except RuntimeError:
+                    converted = None  # a damaged cache entry: convert again and replace it
+            if converted is None:
+                converted = convert_to_openvino(model, input_size)
+                with contextlib.suppress(OSError, RuntimeError):  # no writable cache: convert again next time
+                    save_openvino_model(converted, xml)
         if cache.is_dir() and os.access(cache, os.W_OK):
             config["CACHE_DIR"] = str(cache)
         self._compiled = core.compile_model(converted, "CPU", config)
@@ -152,7 +170,9 @@ class OpenVINOBackend:
         return torch.from_numpy(self._compiled(batch)[0])
 
 
-def _convert(model: NoseNet, input_size: int):
+def convert_to_openvino(model: NoseNet, input_size: int):
+    """The network with its normalisation as an openvino.Model: (N, S, S, 3) uint8 RGB in,
+    (N, 1, S, S) heat-maps out, any batch size."""
     import openvino as ov
 
     model = model.cpu().float().eval()
@@ -163,17 +183,15 @@ def _convert(model: NoseNet, input_size: int):
                                 input=[([-1, input_size, input_size, 3], ov.Type.u8)])
 
 
-def _save_atomically(converted, xml: Path) -> None:
-    """Write the converted model so that another process never reads half of it: into a private
-    folder first, then the weights (.bin) and last the description (.xml) renamed into place.
-    Without a writable cache the model is simply converted again next time."""
+def save_openvino_model(converted, xml: Path) -> None:
+    """Write an OpenVINO model (xml + bin) so that another process never reads half of it: into a
+    private folder first, then the weights (.bin) and last the description (.xml) renamed into
+    place. Raises OSError or RuntimeError when it cannot be written."""
     import openvino as ov
 
-    try:
-        xml.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=xml.parent, prefix=".converting-") as tmp:
-            ov.save_model(converted, Path(tmp) / "model.xml", compress_to_fp16=False)
-            os.replace(Path(tmp) / "model.bin", xml.with_suffix(".bin"))
-            os.replace(Path(tmp) / "model.xml", xml)
-    except (OSError, RuntimeError):
-        pass
+    xml = Path(xml)
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=xml.parent, prefix=".converting-") as tmp:
+        ov.save_model(converted, Path(tmp) / "model.xml", compress_to_fp16=False)
+        os.replace(Path(tmp) / "model.bin", xml.with_suffix(".bin"))
+        os.replace(Path(tmp) / "model.xml", xml)

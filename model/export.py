@@ -1,8 +1,10 @@
-"""Export the localizer for other runtimes: TorchScript or ONNX.
+"""Export the localizer for other runtimes: TorchScript, ONNX or OpenVINO (fp32 or int8).
 
-The exported graph takes what NoseNet takes, a (N, 3, S, S) float tensor of letterboxed,
-ImageNet-normalised RGB, and returns the (N, 1, S, S) heat-map; the batch size is dynamic. The
-pettrack metadata (input size, sigma, training, metrics) travels inside the file.
+The TorchScript and ONNX graphs take what NoseNet takes, a (N, 3, S, S) float tensor of
+letterboxed, ImageNet-normalised RGB; the OpenVINO model takes what pettrack's OpenVINO backend
+gives it, (N, S, S, 3) uint8 letterboxed RGB, with the normalisation inside. All return the
+(N, 1, S, S) heat-map; the batch size is dynamic. The pettrack metadata (input size, sigma,
+presence threshold, training, metrics) travels inside the file.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from .backends import INSTALL_OPENVINO
 from .files import atomic_path
 from .net import NoseNet
 from .weights import ModelInfo
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "openvino")
 METADATA_NAME = "pettrack.json"
 
 
@@ -24,10 +28,18 @@ class ExportError(Exception):
     pass
 
 
-def export_model(model: NoseNet, info: ModelInfo, fmt: str, out: Path) -> Path:
+def export_model(model: NoseNet, info: ModelInfo, fmt: str, out: Path,
+                 calibration: list[np.ndarray] | None = None) -> Path:
+    """model: the network to export (pettrack exports the Localizer's, BatchNorm folded).
+    calibration: model inputs for an int8 OpenVINO model (model/quantize.py); None: fp32."""
     if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r} (use {' or '.join(FORMATS)})")
+        raise ExportError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
     out = Path(out)
+    if fmt == "openvino":
+        _export_openvino(model, info, out, calibration)
+        return out
+    if calibration is not None:
+        raise ExportError("int8 quantization is for the OpenVINO format")
     model = copy.deepcopy(model).float().cpu().eval()  # a copy: the caller's model stays where it is
     example = torch.zeros(2, 3, info.net.input_size, info.net.input_size)
     with atomic_path(out) as tmp:
@@ -38,6 +50,29 @@ def export_model(model: NoseNet, info: ModelInfo, fmt: str, out: Path) -> Path:
         else:
             _export_onnx(model, info, example, tmp)
     return out
+
+
+def _export_openvino(model: NoseNet, info: ModelInfo, out: Path, calibration: list[np.ndarray] | None) -> None:
+    if out.suffix != ".xml":
+        raise ExportError(f"{out}: an OpenVINO model is NAME.xml (with NAME.bin written beside it)")
+    try:
+        from .backends import convert_to_openvino, save_openvino_model, weights_digest
+        from .quantize import DIGEST_KEY, QuantizeError, quantize_int8
+
+        model = copy.deepcopy(model).float().cpu().eval()
+        if calibration is None:
+            converted = convert_to_openvino(model, info.net.input_size)
+            converted.set_rt_info(weights_digest(model), DIGEST_KEY)
+        else:
+            converted = quantize_int8(model, calibration)
+        converted.set_rt_info(info.to_json(), ["pettrack", "info"])
+        save_openvino_model(converted, out)
+    except ImportError as exc:
+        raise ExportError(INSTALL_OPENVINO) from exc
+    except QuantizeError as exc:
+        raise ExportError(str(exc)) from exc
+    except (OSError, RuntimeError) as exc:
+        raise ExportError(f"{out}: could not write it ({str(exc).strip().splitlines()[0]})") from exc
 
 
 def _export_onnx(model: NoseNet, info: ModelInfo, example: torch.Tensor, path: Path) -> None:

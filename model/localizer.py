@@ -19,10 +19,11 @@ from .geometry import Letterbox
 from .heatmap import decode_peaks, nms_radius
 from .backends import Backend, OpenVINOBackend, TorchBackend, choose_backend
 from .net import NoseNet, fold_batchnorm
-from .weights import ModelInfo, load_model
+from .weights import ModelInfo, int8_model_path, load_model, weights_file
 
 T = TypeVar("T")
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# int8 is not an autocast dtype: it runs the weights' quantized OpenVINO model (model/quantize.py).
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.int8}
 # Most noses reported per image unless --max-pets says otherwise: a litter fits, a textured rug's
 # hundred weak maxima do not.
 MAX_PETS = 16
@@ -136,7 +137,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16 if cpu_supports_bf16() else None
     if name not in PRECISIONS:
-        raise ValueError(f"unknown precision {name!r} (use auto, fp32, bf16 or fp16)")
+        raise ValueError(f"unknown precision {name!r} (use auto, {', '.join(PRECISIONS)})")
     return PRECISIONS[name]
 
 
@@ -159,8 +160,11 @@ class LocalizerSettings:
 
 class Localizer:
     def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None,
-                 min_confidence: float | None = None, backend: str = "torch", max_pets: int = MAX_PETS):
-        """min_confidence: peaks below it are "no nose"; None takes the model's own presence
+                 min_confidence: float | None = None, backend: str = "torch", max_pets: int = MAX_PETS,
+                 int8_model: Path | None = None):
+        """autocast: bf16/fp16, None for fp32, or torch.int8 for the quantized OpenVINO model at
+        `int8_model` (made from these weights; see model/quantize.py).
+        min_confidence: peaks below it are "no nose"; None takes the model's own presence
         threshold (chosen on validation footage and stored in its weights file).
         backend: torch, openvino (CPU only) or auto (see model/backends.py).
         max_pets: most noses reported per image (1: only the highest peak, the single-pet mode)."""
@@ -181,8 +185,8 @@ class Localizer:
         # Maxima closer than this are one nose (see heatmap.nms_radius).
         self.peak_radius = nms_radius(info.sigma)
         self.backend: Backend
-        if choose_backend(backend, device) == "openvino":
-            self.backend = OpenVINOBackend(self.model, info.net.input_size, autocast)
+        if choose_backend(backend, device, autocast) == "openvino":
+            self.backend = OpenVINOBackend(self.model, info.net.input_size, autocast, int8_model=int8_model)
         else:
             self.backend = TorchBackend(self.model, device, autocast)
 
@@ -191,8 +195,9 @@ class Localizer:
              min_confidence: float | None = None, backend: str = "auto", max_pets: int = MAX_PETS) -> "Localizer":
         torch_device = resolve_device(device)
         model, info = load_model(weights, torch_device)
-        return cls(model, info, torch_device, resolve_precision(precision, torch_device), min_confidence, backend,
-                   max_pets)
+        autocast = resolve_precision(precision, torch_device)
+        int8_model = int8_model_path(weights_file(weights)) if autocast == torch.int8 else None
+        return cls(model, info, torch_device, autocast, min_confidence, backend, max_pets, int8_model)
 
     @property
     def size(self) -> int:

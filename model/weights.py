@@ -139,6 +139,13 @@ def load_model(path: Path | None = None, device: torch.device | str = "cpu") -> 
     return model.to(device).eval(), info
 
 
+def int8_model_path(weights: Path) -> Path:
+    """Where the int8 model of a weights file lives (model/quantize.py): beside it, NAME.int8.xml
+    (and NAME.int8.bin)."""
+    weights = Path(weights)
+    return weights.with_name(weights.name.removesuffix(".safetensors") + ".int8.xml")
+
+
 def weights_file(path: Path | str | None) -> Path:
     """The weights file meant by a path, or by a shipped model's name when no such file exists
     (None: the default model)."""

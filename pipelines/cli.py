@@ -30,6 +30,7 @@ from pettrack.model.files import OutputError, check_outputs, same_file
 from pettrack.model.labels import read_labels
 from pettrack.model.localizer import MAX_PETS, Localizer, LocalizerSettings, resolve_device
 from pettrack.model.plots import plot_presence
+from pettrack.model.quantize import QuantizeError, calibration_views
 from pettrack.model.train import TrainConfig, TrainingError, train
 from pettrack.model.weights import WeightsError, weights_file
 from pettrack.tracker import TrackerConfig
@@ -96,6 +97,13 @@ BackendOption = typer.Option(
 )
 
 
+PrecisionOption = typer.Option(
+    "auto", "--precision", callback=one_of("auto", "fp32", "bf16", "fp16", "int8"),
+    help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), fp32, bf16, fp16, or int8: the weights' "
+         "quantized OpenVINO model (CPU; the shipped default has one; see docs/benchmarks.md for its accuracy).",
+)
+
+
 MinConfidenceOption = typer.Option(
     None, "--min-confidence", min=0.0, max=1.0,
     help="Heat-map peaks below this are 'no nose' (default: the model's presence threshold, stored in its weights).",
@@ -148,6 +156,9 @@ def _load_localizer(settings: LocalizerSettings) -> Localizer:
     except BackendError as exc:
         fail(f"--backend {settings.backend}: {exc}")
         raise typer.Exit(2) from exc
+    except QuantizeError as exc:
+        fail(f"--precision int8: {exc}")
+        raise typer.Exit(2) from exc
     except (WeightsError, ValueError) as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
@@ -166,6 +177,7 @@ def folder(
     max_pets: int = MaxPetsOption,
     device: str = DeviceOption,
     backend: str = BackendOption,
+    precision: str = PrecisionOption,
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
     workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
     engine: str = EngineOption,
@@ -188,7 +200,7 @@ def folder(
     with _outputs_refused():
         options.check(directory)
         check_outputs([out_file], images)
-    settings = LocalizerSettings(weights, device, "auto", min_confidence, backend, max_pets)
+    settings = LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets)
     localizer = None if engine == "ray" else _load_localizer(settings)
     results: list[ImageResult] = []
     csv_path = out_file
@@ -274,6 +286,7 @@ def video(
     max_pets: int = MaxPetsOption,
     device: str = DeviceOption,
     backend: str = BackendOption,
+    precision: str = PrecisionOption,
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per forward pass (default: 16 on CPU, 64 on CUDA)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Decoding threads (default: 2 on CPU, up to 8 with CUDA)."),
     raw: bool = typer.Option(False, "--raw", help="Also draw the unsmoothed detections."),
@@ -300,7 +313,7 @@ def video(
         raise typer.BadParameter("name at least one video, or a --manifest file listing them", param_hint="INPUTS")
     with _outputs_refused():
         planned = plan_outputs(sources, out_dir, csv_file, video_file, not no_video)
-    settings = LocalizerSettings(weights, device, "auto", min_confidence, backend, max_pets)
+    settings = LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets)
     # A Ray job loads its models in the workers; here only the device kind is needed, for defaults.
     localizer = None if engine == "ray" else _load_localizer(settings)
     default_batch, default_workers = device_defaults(localizer.device.type if localizer else _device_type(device))
@@ -454,6 +467,7 @@ def camera(
     tracker: Optional[Path] = TrackerOption,
     device: str = DeviceOption,
     backend: str = BackendOption,
+    precision: str = PrecisionOption,
 ) -> None:
     """Live mode: track the nose on a camera or stream as it happens (Ctrl-C to stop)."""
     tracker_config = _tracker_config(tracker)
@@ -463,7 +477,7 @@ def camera(
     options = CameraOptions(show, csv_file, video_file, duration, frames, reconnect_limit, tracker_config)
     with _outputs_refused():
         options.check(parse_source(source))
-    localizer = _load_localizer(LocalizerSettings(weights, device, "auto", min_confidence, backend, max_pets))
+    localizer = _load_localizer(LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets))
     with progress("frames") as bar:
         task = bar.add_task(escape(f"live {shown(source)}"), total=frames, rate="")
         try:
@@ -487,24 +501,60 @@ def camera(
 
 @app.command()
 def export(
-    fmt: str = typer.Option(..., "--format", "-f", callback=one_of("onnx", "torchscript"), help="onnx or torchscript."),
+    fmt: str = typer.Option(..., "--format", "-f", callback=one_of("onnx", "torchscript", "openvino"),
+                            help="onnx, torchscript or openvino (NAME.xml, with NAME.bin beside it)."),
     out_file: Path = typer.Option(..., "--out", "-o", help="File to write."),
     weights: Optional[Path] = WeightsOption,
+    int8: bool = typer.Option(
+        False, "--int8", help="With --format openvino: quantize to int8 (NNCF), calibrated on 300 images of --images/--labels "
+        "(the training side of train's split). Save it as WEIGHTS-NAME.int8.xml beside the weights for --precision int8."),
+    images: Optional[Path] = typer.Option(None, "--images", help="With --int8: folder of labelled images to calibrate on."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="With --int8: their label file (pet-noses format)."),
 ) -> None:
-    """Export the model (input: letterboxed, normalised NCHW float; output: the heat-map)."""
+    """Export the model. onnx/torchscript: letterboxed, normalised NCHW float in; openvino: letterboxed uint8 NHWC RGB
+    in (normalisation inside). Out: the heat-map."""
+    if int8 and fmt != "openvino":
+        raise typer.BadParameter("int8 quantization is for --format openvino", param_hint="--int8")
+    if int8 and (images is None or labels is None):
+        raise typer.BadParameter("--int8 calibrates on labelled images: give --images and --labels", param_hint="--int8")
+    outputs = [out_file, out_file.with_suffix(".bin")] if fmt == "openvino" else [out_file]
     try:
         with _outputs_refused():
-            check_outputs([out_file], [weights_file(weights)])
+            check_outputs(outputs, [weights_file(weights)])
     except WeightsError as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
     localizer = _load_localizer(LocalizerSettings(weights, "cpu", backend="torch"))
+    calibration = _calibration_views(images, labels, localizer.size) if int8 else None
     try:
-        export_model(localizer.model, localizer.info, fmt, out_file)
+        export_model(localizer.model, localizer.info, fmt, out_file, calibration)
     except ExportError as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
-    err.print(f"wrote {out_file} ({fmt}, input 1..N x 3 x {localizer.size} x {localizer.size})", highlight=False)
+    shape = (f"1..N x {localizer.size} x {localizer.size} x 3 uint8" if fmt == "openvino"
+             else f"1..N x 3 x {localizer.size} x {localizer.size}")
+    err.print(f"wrote {out_file} ({fmt}{', int8' if int8 else ''}, input {shape})", highlight=False)
+
+
+def _calibration_views(images: Path, labels: Path, size: int) -> list:
+    """The int8 calibration inputs: from the training side of train's deterministic split, so the
+    validation images that measure the int8 model's accuracy are never seen by it."""
+    try:
+        label_file = read_labels(labels)
+    except OSError as exc:
+        fail(f"{labels}: cannot read it: {describe_error(exc)}")
+        raise typer.Exit(EXIT_FAILED) from exc
+    for problem in label_file.problems:
+        warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.shown}")
+    train_side, _ = split_names([label.name for label in label_file.labels], 0.1)
+    chosen = [label for label in label_file.labels if label.name in train_side]
+    samples, skipped = load_samples(images, chosen, max_side=2 * size)
+    for sample in skipped:
+        warn(f"{labels}:{sample.line}", f"{sample.name}: {sample.reason}")
+    if not samples:
+        fail(f"{images}: no labelled image could be read for calibration")
+        raise typer.Exit(EXIT_FAILED)
+    return calibration_views(samples, size)
 
 
 @app.command(name="train")
@@ -584,6 +634,7 @@ def eval_command(
     report: Optional[Path] = typer.Option(None, "--report", help="Write predictions.csv, worst.png and (with footage) presence.png here."),
     device: str = DeviceOption,
     backend: str = BackendOption,
+    precision: str = PrecisionOption,
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     worst: int = typer.Option(12, min=1, max=200, help="How many of the worst predictions the gallery shows."),
 ) -> None:
@@ -602,7 +653,7 @@ def eval_command(
         raise typer.Exit(EXIT_FAILED) from exc
     for problem in label_file.problems:
         warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.shown}")
-    localizer = _load_localizer(LocalizerSettings(weights, device, "auto", min_confidence, backend))
+    localizer = _load_localizer(LocalizerSettings(weights, device, precision, min_confidence, backend))
     samples, skipped = load_samples(images, label_file.labels, max_side=2 * localizer.size)
     for item in skipped:
         warn(str(images / item.name), f"{item.reason} (label line {item.line}), skipped")

@@ -1,5 +1,6 @@
 """The OpenVINO backend gives PyTorch fp32's points (model/backends.py)."""
 
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from pettrack.model.data import load_samples
 from pettrack.model.evaluate import footage_cases
 from pettrack.model.labels import read_labels
 from pettrack.model.localizer import Localizer
+from pettrack.model.weights import weights_file
 
 needs_openvino = pytest.mark.skipif(not openvino_available(), reason='OpenVINO is not installed (pip install "pettrack[openvino]")')
 
@@ -49,6 +51,54 @@ def test_openvino_points_match_torch_fp32(tmp_path, monkeypatch, precision):
     assert list((tmp_path / "pettrack" / "openvino").glob("*.xml"))
 
 
+@needs_openvino
+def test_shipped_int8_model_stays_near_fp32():
+    """The int8 model shipped beside `default` (model/quantize.py). Its accuracy on the validation
+    split is in docs/benchmarks.md (mean error +0.05 px, footage hit rates within 0.6 points);
+    here: it is loadable, made from the shipped weights, and quantization moves a nose by little."""
+    reference = Localizer.load("default", device="cpu", precision="fp32", backend="torch")
+    inputs = _inputs(reference)
+    expected = reference.infer(inputs)
+    int8 = Localizer.load("default", device="cpu", precision="int8")
+    assert (int8.backend.name, int8.backend.precision) == ("openvino", "int8")
+    got = int8.infer(inputs)
+    noses = expected.present[:, 0]
+    distance = np.hypot(*(got.points - expected.points)[noses].T)
+    # Measured: median 0.74, at most 1.61 model px; confidences within 0.07; 1 presence flip in 56.
+    assert noses.sum() >= 8 and np.median(distance) <= 1.0 and distance.max() <= 2.5, distance
+    assert np.abs(got.confidence - expected.confidence).max() <= 0.1
+    assert (got.present[:, 0] == expected.present[:, 0]).mean() >= 0.9
+
+
+@needs_openvino
+def test_int8_export_through_the_cli_and_its_refusals(tmp_path):
+    """A user quantizes their own weights, runs them in int8, and gets a clear refusal for an
+    int8 model that no longer matches its weights, or int8 where it cannot run."""
+    weights = tmp_path / "pet.safetensors"
+    shutil.copyfile(weights_file("default"), weights)
+    int8 = tmp_path / "pet.int8.xml"
+    made = run_cli("export", "--format", "openvino", "--int8", "--weights", weights, "--out", int8,
+                   "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt")
+    assert made.returncode == 0, made.stderr
+    assert int8.is_file() and int8.with_suffix(".bin").stat().st_size > 5_000_000
+    found = run_cli("folder", SAMPLES / "images", "--csv", "--weights", weights, "--precision", "int8")
+    assert found.returncode == 0, found.stderr
+    assert len(found.stdout.splitlines()) == 9 and "no nose" not in found.stderr
+
+    refused = run_cli("folder", SAMPLES / "images", "--csv", "--weights", weights, "--precision", "int8",
+                      "--backend", "torch")
+    assert refused.returncode == 2 and "int8 runs on the OpenVINO backend" in refused.stderr
+    shutil.copyfile(weights_file("portrait"), weights)  # retrained weights, the old int8 model beside them
+    stale = run_cli("folder", SAMPLES / "images", "--csv", "--weights", weights, "--precision", "int8")
+    assert stale.returncode == 2 and "not made from these weights" in stale.stderr
+    missing = run_cli("folder", SAMPLES / "images", "--csv", "--weights", "portrait", "--precision", "int8")
+    assert missing.returncode == 2 and "no int8 model beside the weights" in missing.stderr
+    wrong_format = run_cli("export", "--format", "onnx", "--int8", "--out", tmp_path / "x.onnx")
+    assert wrong_format.returncode == 2 and "--format openvino" in wrong_format.stderr
+    no_images = run_cli("export", "--format", "openvino", "--int8", "--out", tmp_path / "x.xml")
+    assert no_images.returncode == 2 and "--images" in no_images.stderr
+
+
 def test_backend_choice():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert choose_backend("auto", cuda) == "torch"
@@ -58,6 +108,10 @@ def test_backend_choice():
         choose_backend("openvino", cuda)
     with pytest.raises(BackendError, match="unknown backend"):
         choose_backend("tensorrt", cpu)
+    with pytest.raises(BackendError, match="int8 runs on the OpenVINO backend"):
+        choose_backend("torch", cpu, torch.int8)
+    with pytest.raises(BackendError, match="int8 runs on the OpenVINO backend"):
+        choose_backend("auto", cuda, torch.int8)
 
 
 def test_without_openvino_the_cli_says_how_to_install_it_and_auto_is_torch():

@@ -48,5 +48,5 @@ def test_onnx_export_matches(tmp_path, sample_batch):
 
 def test_unknown_format_is_a_usage_error(tmp_path):
     result = run_cli("export", "--format", "tflite", "--out", tmp_path / "x")
-    assert result.returncode == 2 and "tflite" in result.stderr and "onnx or torchscript" in result.stderr
+    assert result.returncode == 2 and "tflite" in result.stderr and "onnx, torchscript" in result.stderr
     assert not (tmp_path / "x").exists()

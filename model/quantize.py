@@ -1,0 +1,87 @@
+"""int8: a post-training quantized copy of a model for OpenVINO on CPUs (`--precision int8`).
+
+NNCF measures the range of every activation on calibration images and rewrites the network
+with 8-bit integer weights and activations; on CPUs with VNNI or AMX the convolutions then run on
+the integer units. The quantized model is an OpenVINO IR (.xml + .bin) that lives beside the
+weights it was made from: `NAME.safetensors` -> `NAME.int8.xml`. `pettrack export --format
+openvino --int8` makes one; the shipped `default` has one.
+
+The weights file stays the source of truth: its metadata (input size, sigma, presence
+threshold) is read from it, and the IR records the digest of the weights it was quantized from,
+so an IR that no longer matches its weights (they were retrained) is refused, not silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .data import Sample, model_view
+from .evaluate import footage_cases
+from .net import NoseNet
+
+# Calibration images: enough for stable activation ranges (NNCF's default subset is 300).
+CALIBRATION_COUNT = 300
+# The footage views of the calibration set are drawn with this seed, not the validation set's 0.
+CALIBRATION_SEED = 1
+# Where the IR says which weights it was made from.
+DIGEST_KEY = ["pettrack", "weights_digest"]
+INSTALL_NNCF = 'int8 quantization needs OpenVINO and NNCF: pip install "pettrack[openvino]"'
+
+
+class QuantizeError(Exception):
+    """No int8 model could be made or used."""
+
+
+def calibration_views(samples: list[Sample], size: int, count: int = CALIBRATION_COUNT) -> list[np.ndarray]:
+    """`count` model inputs shaped like what pettrack meets: half plain portraits, half footage
+    views (the pet filling, at 1/2 and at 1/8 of a video-aspect canvas, degraded, and as many
+    views with no nose). Deterministic: photos are taken in the order of a hash of their names."""
+    ordered = sorted(samples, key=lambda s: hashlib.sha256(s.name.encode()).hexdigest())
+    portraits = [model_view(sample, size)[0] for sample in ordered[: count // 2]]
+    wanted = count - len(portraits)
+    footage_photos = ordered[count // 2:][: math.ceil(wanted / 6)] or ordered[: math.ceil(wanted / 6)]
+    footage = [case.view.image for case in footage_cases(footage_photos, size, seed=CALIBRATION_SEED)]
+    return portraits + footage[:wanted]
+
+
+def quantize_int8(folded: NoseNet, views: list[np.ndarray]):
+    """An inference network with BatchNorm folded (Localizer.model), with its normalisation
+    (uint8 NHWC in, as the OpenVINO backend runs it), quantized to int8 on `views`: an
+    openvino.Model that records the digest of the weights it was made from."""
+    try:
+        import nncf
+    except ImportError as exc:
+        raise QuantizeError(INSTALL_NNCF) from exc
+    from .backends import convert_to_openvino, weights_digest
+
+    if not views:
+        raise QuantizeError("no calibration images")
+    converted = convert_to_openvino(folded, views[0].shape[0])
+    dataset = nncf.Dataset(views, lambda view: view[None])
+    quantized = nncf.quantize(converted, dataset, subset_size=len(views))
+    quantized.set_rt_info(weights_digest(folded), DIGEST_KEY)
+    return quantized
+
+
+def read_int8_model(core, path: Path, weights_digest: str):
+    """The int8 IR at `path`, checked against the weights it must have been made from."""
+    if not path.is_file():
+        raise QuantizeError(
+            f"no int8 model beside the weights ({path}): make one with "
+            f"pettrack export --format openvino --int8 --images DIR --labels FILE --out {path}"
+        )
+    try:
+        quantized = core.read_model(path)
+    except RuntimeError as exc:
+        raise QuantizeError(f"{path}: not a readable OpenVINO model ({str(exc).strip().splitlines()[0]})") from exc
+    made_from = quantized.get_rt_info(DIGEST_KEY).astype(str) if quantized.has_rt_info(DIGEST_KEY) else None
+    if made_from != weights_digest:
+        raise QuantizeError(
+            f"{path}: this int8 model was not made from these weights (they changed since); make it again "
+            "with pettrack export --format openvino --int8"
+        )
+    return quantized
