@@ -35,7 +35,7 @@ from pettrack.model.geometry import Letterbox  # noqa: E402
 from pettrack.model.localizer import Localizer  # noqa: E402
 from pettrack.model.net import NetConfig, NoseNet, fold_batchnorm, normalize  # noqa: E402
 from pettrack.model.weights import default_weights_path, read_info  # noqa: E402
-from pettrack.pipelines.video import device_defaults  # noqa: E402
+from pettrack.pipelines.runner import device_defaults  # noqa: E402
 from pettrack.pipelines.video_io import VideoWriter, parallel_frames, probe  # noqa: E402
 
 

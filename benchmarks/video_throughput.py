@@ -78,7 +78,8 @@ import sys, time, cv2, numpy as np
 from pettrack.model.localizer import Localizer
 from pettrack.pipelines.video_io import VideoWriter, probe
 video, out, weights, codec = sys.argv[1], sys.argv[2], (sys.argv[3] or None), sys.argv[4]
-localizer = Localizer.load(weights, device="cpu", backend="torch")
+precision = sys.argv[5] if len(sys.argv) > 5 else "auto"
+localizer = Localizer.load(weights, device="cpu", backend="torch", precision=precision)
 info = probe(video)
 if codec == "mp4v":
     cv_writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), float(info.rate), (info.width, info.height))

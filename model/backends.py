@@ -38,6 +38,7 @@ class Backend(Protocol):
     name: str
     device: torch.device
 
+    def upload(self, inputs: list[np.ndarray]) -> np.ndarray | torch.Tensor: ...
     def heatmaps(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor: ...
 
 
@@ -77,16 +78,50 @@ class TorchBackend:
         self.autocast = autocast
         if device.type == "cuda":
             configure_cuda(fp32=autocast is None)
+        self._staging = PinnedStaging() if device.type == "cuda" else None
+
+    def upload(self, inputs: list[np.ndarray]) -> torch.Tensor:
+        """A batch of uint8 inputs on the device. On CUDA the batch is stacked straight into a
+        page-locked buffer and copied without blocking, so the host can prepare the next one."""
+        if self._staging is None:
+            return torch.from_numpy(np.stack(inputs))
+        return self._staging.upload(inputs, self.device)
 
     @torch.inference_mode()
     def heatmaps(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
         batch = torch.as_tensor(batch)
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and batch.device.type == "cpu":
             batch = batch.pin_memory().to(self.device, non_blocking=True)
         x = normalize(batch.to(self.device))
         with torch.autocast(self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
             maps = self.model(x)
         return maps.float()
+
+
+class PinnedStaging:
+    """Two page-locked host buffers used in turn for host->GPU copies: batch k+1 is stacked into
+    one while batch k's copy may still be reading the other. A buffer is reused only after the
+    copy out of it has finished (a CUDA event), and grows when a bigger batch comes."""
+
+    def __init__(self):
+        self._buffers: list[torch.Tensor | None] = [None, None]
+        self._copied: list[torch.cuda.Event | None] = [None, None]
+        self._turn = 0
+
+    def upload(self, inputs: list[np.ndarray], device: torch.device) -> torch.Tensor:
+        turn, self._turn = self._turn, 1 - self._turn
+        if self._copied[turn] is not None:
+            self._copied[turn].synchronize()
+        shape = (len(inputs), *inputs[0].shape)
+        buffer = self._buffers[turn]
+        if buffer is None or buffer.shape[0] < shape[0] or buffer.shape[1:] != shape[1:]:
+            buffer = self._buffers[turn] = torch.empty(shape, dtype=torch.uint8).pin_memory()
+        staged = buffer[: shape[0]]
+        np.stack(inputs, out=staged.numpy())
+        on_device = staged.to(device, non_blocking=True)
+        self._copied[turn] = torch.cuda.Event()
+        self._copied[turn].record()
+        return on_device
 
 
 def configure_cuda(fp32: bool) -> None:
@@ -164,6 +199,9 @@ class OpenVINOBackend:
         if cache.is_dir() and os.access(cache, os.W_OK):
             config["CACHE_DIR"] = str(cache)
         self._compiled = core.compile_model(converted, "CPU", config)
+
+    def upload(self, inputs: list[np.ndarray]) -> np.ndarray:
+        return np.stack(inputs)
 
     def heatmaps(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
         batch = np.ascontiguousarray(batch.numpy() if isinstance(batch, torch.Tensor) else batch)

@@ -66,6 +66,15 @@ class Prepared:
 
 
 @dataclass(frozen=True)
+class Launched:
+    """A batch on its way through the model: its inputs' geometry and the decoded peaks (and
+    heat-maps, when asked for) still on the device."""
+
+    prepared: list[Prepared]
+    peaks: tuple[torch.Tensor, ...]  # (points, heights[, heat-maps])
+
+
+@dataclass(frozen=True)
 class BatchOutput:
     """Peaks of a batch in model pixels, highest first; peak 0 is each image's highest point."""
 
@@ -189,6 +198,9 @@ class Localizer:
             self.backend = OpenVINOBackend(self.model, info.net.input_size, autocast, int8_model=int8_model)
         else:
             self.backend = TorchBackend(self.model, device, autocast)
+        # One pass now, so the first real frame does not pay for lazy set-up (CUDA context, cuDNN's
+        # algorithm search, OpenVINO's first inference): a live stream's first latency is a real one.
+        self.infer(np.zeros((1, self.size, self.size, 3), dtype=np.uint8))
 
     @classmethod
     def load(cls, weights: Path | None = None, device: str = "auto", precision: str = "auto",
@@ -207,30 +219,48 @@ class Localizer:
         box = Letterbox.fit(rgb.shape[1], rgb.shape[0], self.size)
         return Prepared(box.apply(rgb), box, decode_scale)
 
+    @property
+    def asynchronous(self) -> bool:
+        """True where `launch` returns before the work is done (CUDA): a pipeline can then launch
+        the next batch before it collects this one, and the GPU never waits for the host."""
+        return self.device.type == "cuda"
+
     @torch.inference_mode()
     def infer(self, inputs: np.ndarray | torch.Tensor, heatmaps: bool = False) -> BatchOutput:
         """inputs: (N, S, S, 3) uint8. One forward pass (on the backend); peaks decoded on the device."""
-        maps = self.backend.heatmaps(inputs)
-        peaks, heights = decode_peaks(maps, self.max_pets, self.peak_radius)
-        heights = heights.cpu().numpy().astype(np.float64)
-        return BatchOutput(
-            peaks.cpu().numpy().astype(np.float64),
-            heights,
-            heights >= self.min_confidence,
-            maps[:, 0].cpu().numpy() if heatmaps else None,
-        )
+        return self._to_host(self._peaks(self.backend.heatmaps(inputs), heatmaps))
 
-    def detect(self, prepared: list[Prepared], heatmaps: bool = False) -> list[Detections]:
-        """One forward pass over prepared images; each result mapped back with its own letterbox."""
-        output = self.infer(np.stack([p.input for p in prepared]), heatmaps=heatmaps)
+    @torch.inference_mode()
+    def launch(self, prepared: list[Prepared], heatmaps: bool = False) -> "Launched":
+        """Start one forward pass over prepared images; `collect` gives its results. The inputs go
+        to the device through the backend's upload (pinned, double-buffered on CUDA)."""
+        maps = self.backend.heatmaps(self.backend.upload([p.input for p in prepared]))
+        return Launched(prepared, self._peaks(maps, heatmaps))
+
+    def collect(self, launched: "Launched") -> list[Detections]:
+        """The results of a launched batch, each mapped back with its own letterbox (waits for it)."""
+        output = self._to_host(launched.peaks)
         found = []
-        for i, p in enumerate(prepared):
+        for i, p in enumerate(launched.prepared):
             xy = p.to_original(output.peaks[i])
             peaks = [Detection(float(x), float(y), float(h)) for (x, y), h in zip(xy, output.heights[i])]
             noses = tuple(peak for peak, present in zip(peaks, output.present[i]) if present)
             heatmap = output.heatmaps[i] if output.heatmaps is not None else None
             found.append(Detections(peaks[0], noses, heatmap))
         return found
+
+    def detect(self, prepared: list[Prepared], heatmaps: bool = False) -> list[Detections]:
+        """One forward pass over prepared images; each result mapped back with its own letterbox."""
+        return self.collect(self.launch(prepared, heatmaps))
+
+    def _peaks(self, maps: torch.Tensor, heatmaps: bool) -> tuple[torch.Tensor, ...]:
+        peaks, heights = decode_peaks(maps, self.max_pets, self.peak_radius)
+        return (peaks, heights, maps[:, 0]) if heatmaps else (peaks, heights)
+
+    def _to_host(self, on_device: tuple[torch.Tensor, ...]) -> BatchOutput:
+        peaks, heights = (t.cpu().numpy().astype(np.float64) for t in on_device[:2])
+        maps = on_device[2].cpu().numpy() if len(on_device) > 2 else None
+        return BatchOutput(peaks, heights, heights >= self.min_confidence, maps)
 
     def locate(self, images: list[np.ndarray]) -> list[Detections]:
         """Convenience for small batches of RGB images already in memory."""

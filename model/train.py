@@ -35,6 +35,9 @@ from .weights import ModelInfo, WeightsError, load_model, save_weights
 
 
 # Settings a resumed run must share with the checkpoint (they shape the schedule or the data).
+# Losses are read back every this many steps: reading one waits for the device to finish the
+# step, so reading every step would stall a GPU's queue of launched work.
+LOSS_READ_STEPS = 20
 CHECKPOINT_KEYS = ("input_size", "epochs", "batch_size", "sigma", "final_batchnorm", "val_fraction", "split_seed")
 
 
@@ -113,14 +116,14 @@ class TrainResult:
 
 class Reporter(Protocol):
     def begin(self, total_epochs: int, start_epoch: int, steps_per_epoch: int, description: str) -> None: ...
-    def step(self, loss: float) -> None: ...
+    def steps(self, losses: list[float]) -> None: ...  # the losses of the steps done since the last call
     def epoch(self, record: EpochRecord, improved: bool) -> None: ...
     def note(self, text: str) -> None: ...
 
 
 class SilentReporter:
     def begin(self, *args: object) -> None: ...
-    def step(self, loss: float) -> None: ...
+    def steps(self, losses: list[float]) -> None: ...
     def epoch(self, record: EpochRecord, improved: bool) -> None: ...
     def note(self, text: str) -> None: ...
 
@@ -323,7 +326,8 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     for epoch in range(start_epoch, config.epochs + 1):
         epoch_start = time.time()
         model.train()
-        losses = []
+        losses: list[float] = []
+        unread: list[torch.Tensor] = []  # losses still on the device
         for images, points in loader:
             x = normalize(images.to(device, non_blocking=True))
             target = render_targets(points.to(device, non_blocking=True), config.input_size, config.sigma)
@@ -336,8 +340,10 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
             scaler.update()
             scheduler.step()
             ema.update(model)
-            losses.append(loss.item())
-            reporter.step(losses[-1])
+            unread.append(loss.detach())
+            if len(unread) == LOSS_READ_STEPS:
+                losses += _read(unread, reporter)
+        losses += _read(unread, reporter)
 
         # A new Localizer each epoch: it runs a BatchNorm-folded copy of the EMA weights as they are now.
         evaluator = Localizer(ema.module, info, device, autocast)
@@ -373,6 +379,16 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     if config.out.is_file():
         _plot_validation_heatmaps(config, val_set, device)
     return TrainResult(best, best_summary, epoch, stopped_early, config.out, len(train_set), len(val_set), skipped)
+
+
+def _read(unread: list[torch.Tensor], reporter: Reporter) -> list[float]:
+    """Bring the losses of several steps to the host at once (and report them); empties `unread`."""
+    if not unread:
+        return []
+    values = torch.stack(unread).float().cpu().tolist()
+    unread.clear()
+    reporter.steps(values)
+    return values
 
 
 def _save_checkpoint(config, model, ema, optimizer, scheduler, scaler, history, best, bad_epochs, epoch, generator) -> None:

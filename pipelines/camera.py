@@ -232,7 +232,7 @@ def run_camera(localizer: Localizer, source: int | str, options: CameraOptions,
         on_frame(1)
 
     try:
-        drive(localize(localizer, camera_frames(localizer, grabber, options, summary), batch_size=1), consume, summary)
+        drive(localize(localizer, camera_frames(localizer, grabber, options, summary), batch_size=1, lookahead=0), consume, summary)
     finally:
         grabber.stop()
         summary.received = grabber.received

@@ -43,7 +43,8 @@ from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_
 from .manifest import Manifest
 from .ray_engine import EngineUnavailable, JobSummary, VideoOutcome, manifest_path, run_folder_job, run_video_job
 from .sinks import open_csv
-from .video import VideoOptions, VideoOutputs, device_defaults, plan_outputs, run_video
+from .runner import device_defaults
+from .video import VideoOptions, VideoOutputs, plan_outputs, run_video
 from .video_io import VideoError, frame_range, probe
 
 app = typer.Typer(
@@ -178,8 +179,8 @@ def folder(
     device: str = DeviceOption,
     backend: str = BackendOption,
     precision: str = PrecisionOption,
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
-    workers: int = typer.Option(2, "--workers", min=1, help="Decoding threads."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per forward pass (default: 16 on CPU, 64 on CUDA)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Decoding threads (default: 2 on CPU, up to 8 with CUDA)."),
     engine: str = EngineOption,
     address: Optional[str] = AddressOption,
     actors: Optional[int] = ActorsOption,
@@ -196,12 +197,13 @@ def folder(
     if not images:
         fail(f"{directory}: no images found (looked for .jpg .jpeg .png .webp .bmp .tif .tiff{'' if recursive else '; --recursive for subfolders'})")
         raise typer.Exit(EXIT_FAILED)
-    options = FolderOptions(batch_size, workers, annotate, heatmap)
     with _outputs_refused():
-        options.check(directory)
+        FolderOptions(annotate_dir=annotate).check(directory)
         check_outputs([out_file], images)
     settings = LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets)
     localizer = None if engine == "ray" else _load_localizer(settings)
+    default_batch, default_workers = device_defaults(localizer.device.type if localizer else _device_type(device))
+    options = FolderOptions(batch_size or default_batch, workers or default_workers, annotate, heatmap)
     results: list[ImageResult] = []
     csv_path = out_file
     to_stdout = csv and out_file is None

@@ -118,10 +118,10 @@ class RichTrainReporter:
         self._losses = []
         self._task = self._progress.add_task(f"epoch {epoch}/{self._total}", total=self._steps, rate="")
 
-    def step(self, loss: float) -> None:
-        self._losses.append(loss)
+    def steps(self, losses: list[float]) -> None:
+        self._losses.extend(losses)
         mean = sum(self._losses[-20:]) / len(self._losses[-20:])
-        self._progress.update(self._task, advance=1, rate=f"loss {mean:.5f}")
+        self._progress.update(self._task, advance=len(losses), rate=f"loss {mean:.5f}")
 
     def epoch(self, record: EpochRecord, improved: bool) -> None:
         mark = "[green]best[/]" if improved else ""

@@ -20,7 +20,7 @@ from pettrack.model.localizer import Detection, Localizer
 
 from .draw import draw_nose, encode_image, overlay_heatmap, track_colour
 from .parallel import ordered_map
-from .runner import FrameInput, FrameResult, RunSummary, drive, localize
+from .runner import CPU_BATCH, CPU_WORKERS, FrameInput, FrameResult, RunSummary, drive, localize
 
 # Huge JPEGs are decoded at a reduced scale with at least this many pixels on the longer side
 # (plenty for the 256 px model; annotated copies of such photos come out at that size).
@@ -55,8 +55,8 @@ class ImageFailure:
 
 @dataclass(frozen=True)
 class FolderOptions:
-    batch_size: int = 16
-    workers: int = 2
+    batch_size: int = CPU_BATCH
+    workers: int = CPU_WORKERS
     annotate_dir: Path | None = None
     heatmap: bool = False
 

@@ -12,13 +12,28 @@ summary's `interrupted` and `error`, so every command ends the same way.
 
 from __future__ import annotations
 
+import os
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from pettrack.model.localizer import Detections, Localizer, Prepared, batched
+from pettrack.model.localizer import Detections, Launched, Localizer, Prepared, batched
 
 R = TypeVar("R")
+
+
+# Frames per forward pass and decoding threads, by device: a GPU wants big batches and many
+# decoders to stay busy; on a CPU the model is the slow part, and more threads only compete.
+CPU_BATCH, CPU_WORKERS = 16, 2
+CUDA_BATCH, CUDA_MAX_WORKERS = 64, 8
+
+
+def device_defaults(device_type: str) -> tuple[int, int]:
+    """(batch size, decode workers) for `folder` and `video` on this kind of device."""
+    if device_type == "cuda":
+        return CUDA_BATCH, max(2, min(CUDA_MAX_WORKERS, os.cpu_count() or 2))
+    return CPU_BATCH, CPU_WORKERS
 
 
 @dataclass(frozen=True)
@@ -41,10 +56,16 @@ class FrameResult:
 
 
 def localize(localizer: Localizer, frames: Iterable[FrameInput], batch_size: int,
-             heatmaps: bool = False) -> Iterator[FrameResult]:
+             heatmaps: bool = False, lookahead: int | None = None) -> Iterator[FrameResult]:
     """Results in source order, one forward pass per `batch_size` readable frames; unreadable
-    frames ride along in their batch so their results stay in order with the others."""
+    frames ride along in their batch so their results stay in order with the others.
+
+    lookahead: batches launched before the oldest is collected. None: 1 where the localizer is
+    asynchronous (CUDA: the GPU runs batch k+1 while the host maps back and consumes batch k),
+    else 0. Live sources pass 0: each result as soon as it exists."""
     stopped: list[Exception] = []
+    if lookahead is None:
+        lookahead = 1 if localizer.asynchronous else 0
 
     def until_error() -> Iterator[FrameInput]:
         # A source that fails mid-way (a damaged video) still has its last, unfilled batch
@@ -54,12 +75,20 @@ def localize(localizer: Localizer, frames: Iterable[FrameInput], batch_size: int
         except Exception as exc:  # noqa: BLE001 - re-raised below, in order
             stopped.append(exc)
 
+    def results(batch: list[FrameInput], launched: Launched | None) -> Iterator[FrameResult]:
+        found = iter(localizer.collect(launched) if launched is not None else [])
+        for frame in batch:
+            yield FrameResult(frame, next(found) if frame.prepared is not None else None)
+
+    in_flight: deque[tuple[list[FrameInput], Launched | None]] = deque()
     try:
         for batch in batched(until_error(), batch_size, counts=lambda frame: frame.prepared is not None):
-            readable = [frame for frame in batch if frame.prepared is not None]
-            found = iter(localizer.detect([frame.prepared for frame in readable], heatmaps) if readable else [])
-            for frame in batch:
-                yield FrameResult(frame, next(found) if frame.prepared is not None else None)
+            readable = [frame.prepared for frame in batch if frame.prepared is not None]
+            in_flight.append((batch, localizer.launch(readable, heatmaps) if readable else None))
+            while len(in_flight) > lookahead:
+                yield from results(*in_flight.popleft())
+        while in_flight:
+            yield from results(*in_flight.popleft())
         if stopped:
             raise stopped[0]
     finally:

@@ -16,7 +16,6 @@ memory is flat however long the video is.
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from pettrack.tracker import FramePoints, Observation, TrackBuilder, TrackerConf
 
 from .cuts import SceneCuts
 from .draw import TrackOverlay, overlay_heatmap
-from .runner import FrameInput, FrameResult, RunSummary, drive, localize
+from .runner import CPU_BATCH, CPU_WORKERS, FrameInput, FrameResult, RunSummary, drive, localize
 from .sinks import open_csv
 from .video_io import (
     DecodeError, Frame, SourceFrame, SourceReplay, VideoError, VideoInfo, VideoWriter, frame_range, parallel_frames,
@@ -47,8 +46,8 @@ CSV_FLUSH_ROWS = 64
 
 @dataclass(frozen=True)
 class VideoOptions:
-    batch_size: int = 16
-    workers: int = 2
+    batch_size: int = CPU_BATCH
+    workers: int = CPU_WORKERS
     draw_raw: bool = False
     heatmap: bool = False
     start_s: float | None = None
@@ -113,13 +112,6 @@ class VideoSummary(RunSummary):
         self.tracks |= ids
         self.frames_with_track += bool(ids)
         self.cuts += rows.cut
-
-
-def device_defaults(device_type: str) -> tuple[int, int]:
-    """(batch size, decode workers): a GPU wants big batches and many decoders to stay busy."""
-    if device_type == "cuda":
-        return 64, max(2, min(8, os.cpu_count() or 2))
-    return VideoOptions.batch_size, VideoOptions.workers
 
 
 def _cell(value: float | None, digits: int = 2) -> str:

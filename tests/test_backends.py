@@ -163,3 +163,23 @@ def test_cuda_points_match_the_cpu_on_the_samples():
     a, b = cpu.infer(inputs, heatmaps=True), gpu.infer(inputs, heatmaps=True)
     assert np.hypot(*(a.points - b.points).T).max() <= 0.1  # fp32 is pinned: no TF32
     assert np.abs(a.heatmaps - b.heatmaps).max() <= 1e-3
+
+
+@cuda
+def test_cuda_pipeline_with_pinned_double_buffers_matches_one_batch_at_a_time():
+    """Batches of changing size through the two pinned buffers, launched ahead of collection,
+    give what each batch gives alone."""
+    from pettrack.pipelines.runner import FrameInput, localize
+
+    gpu = Localizer.load("default", device="cuda", precision="fp32")
+    assert gpu.asynchronous
+    inputs = _inputs(gpu)
+    prepared = [gpu.prepare(image) for image in inputs]
+    frames = [FrameInput(i, None, p) for i, p in enumerate(prepared)]
+    for batch_size in (1, 5, 16):
+        results = list(localize(gpu, iter(frames), batch_size))
+        alone = [found for start in range(0, len(prepared), batch_size)
+                 for found in gpu.detect(prepared[start:start + batch_size])]
+        assert [r.frame.index for r in results] == list(range(len(frames)))
+        for result, expected in zip(results, alone):
+            assert abs(result.found.peak.x - expected.peak.x) <= 1e-3 and abs(result.found.peak.y - expected.peak.y) <= 1e-3

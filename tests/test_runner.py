@@ -18,13 +18,15 @@ def _photos() -> list[np.ndarray]:
     return [np.asarray(Image.open(path).convert("RGB")) for path in sorted((SAMPLES / "images").glob("*.jpg"))[:5]]
 
 
-def test_results_keep_source_order_with_unreadable_frames_and_each_frames_own_letterbox(localizer):
+@pytest.mark.parametrize("lookahead", [0, 1, 3])
+def test_results_keep_source_order_with_unreadable_frames_and_each_frames_own_letterbox(localizer, lookahead):
+    """Also with batches launched ahead of the one collected (what CUDA does by default)."""
     photos = _photos()
     frames = []
     for i, rgb in enumerate(photos):
         frames.append(FrameInput(2 * i, None, localizer.prepare(rgb)))
         frames.append(FrameInput(2 * i + 1, None, None, error=f"broken {i}"))
-    results = list(localize(localizer, iter(frames), batch_size=2))
+    results = list(localize(localizer, iter(frames), batch_size=2, lookahead=lookahead))
     assert [r.frame.index for r in results] == list(range(2 * len(photos)))
     assert [r.found is None for r in results] == [i % 2 == 1 for i in range(2 * len(photos))]
     # Batching, and the photos' different sizes, change nothing: each point is the one the photo
