@@ -3,8 +3,9 @@
     python benchmarks/video_throughput.py [--video ../shared/videos/dog.mp4] [--weights W]
                                           [--repeat 10] [--write docs/benchmarks.md]
 
-Naive loop: OpenCV read -> one frame at a time through the same model -> OpenCV write (mp4v),
-no tracker. A second naive loop writes the same H.264 as pettrack (OpenCV's wheels cannot encode
+Naive loop: OpenCV read -> one frame at a time through the same model in PyTorch fp32 (the
+issue's definition; `--naive-precision auto` for bf16 where the CPU has it) -> OpenCV write
+(mp4v), no tracker. A second naive loop writes the same H.264 as pettrack (OpenCV's wheels cannot encode
 H.264), so the comparison is also made for the same output. pettrack: the real CLI
 (`pettrack video`, default settings) in a subprocess.
 Peak memory is each process's maximum resident set size (from wait4), for the input and for the
@@ -155,6 +156,7 @@ def main() -> None:
     parser.add_argument("--write", type=Path, default=None)
     parser.add_argument("--pettrack", default=shutil.which("pettrack"),
                         help="the pettrack command to measure, e.g. a wrapper that runs an earlier version")
+    parser.add_argument("--naive-precision", default="fp32", help="the naive loop's PyTorch precision")
     parser.add_argument("--title", default="pettrack video vs naive loop", help="the section to write")
     parser.add_argument("--pettrack-args", default="", help='more options for every pettrack run, e.g. "--backend torch"')
     args = parser.parse_args()
@@ -176,7 +178,7 @@ def main() -> None:
                 no_video = (f"pettrack video --no-video ({label})", frames, frames / seconds, wall, rss)
                 for codec in ("mp4v", "h264"):
                     wall, rss, err = run_measured([sys.executable, "-c", NAIVE, str(video), str(tmp / "naive.mp4"),
-                                                   str(args.weights or ""), codec])
+                                                   str(args.weights or ""), codec, args.naive_precision])
                     frames, seconds = parse_naive(err)
                     rows.append((f"naive loop, OpenCV {codec} writer (short)" if codec == "mp4v"
                                  else "naive loop, pettrack's H.264 writer (short)", frames, frames / seconds, wall, rss))
@@ -190,7 +192,8 @@ def main() -> None:
                f"over the naive loop writing the same H.264: {pet[2] / naive_h264[2]:.2f}x; "
                f"peak memory, long / short: {long_run[4] / pet[4]:.2f} (target <= 1.2)")
     table = "\n".join([header, *lines])
-    publish(f"Machine: {machine()}. Input: `{args.video.name}`.\n\n{table}\n\n{verdict}",
+    publish(f"Machine: {machine()}. Input: `{args.video.name}`. Naive loop in PyTorch {args.naive_precision}."
+            f"\n\n{table}\n\n{verdict}",
             args.title, args.write)
 
 

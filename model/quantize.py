@@ -29,7 +29,7 @@ CALIBRATION_COUNT = 300
 CALIBRATION_SEED = 1
 # Where the IR says which weights it was made from.
 DIGEST_KEY = ["pettrack", "weights_digest"]
-INSTALL_NNCF = 'int8 quantization needs OpenVINO and NNCF: pip install "pettrack[openvino]"'
+INSTALL_NNCF = 'int8 quantization needs OpenVINO and NNCF: pip install "pettrack[quantize]"'
 
 
 class QuantizeError(Exception):
