@@ -181,6 +181,7 @@ class Localizer:
         # backend puts it where it runs.
         self.model = fold_batchnorm(model)
         self.info = info
+        self.weights_name = ""  # the --weights it was loaded from, for run records
         self.device = device
         self.autocast = autocast
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
@@ -209,7 +210,9 @@ class Localizer:
         model, info = load_model(weights, torch_device)
         autocast = resolve_precision(precision, torch_device)
         int8_model = int8_model_path(weights_file(weights)) if autocast == torch.int8 else None
-        return cls(model, info, torch_device, autocast, min_confidence, backend, max_pets, int8_model)
+        localizer = cls(model, info, torch_device, autocast, min_confidence, backend, max_pets, int8_model)
+        localizer.weights_name = str(weights or "default")
+        return localizer
 
     @property
     def size(self) -> int:

@@ -7,6 +7,7 @@ Exit codes: 0 the job was done (some inputs may have been skipped, and are liste
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from pathlib import Path
@@ -42,7 +43,11 @@ from .console import (
 from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
 from .manifest import Manifest
 from .ray_engine import EngineUnavailable, JobSummary, VideoOutcome, manifest_path, run_folder_job, run_video_job
+from .exports import INSTALL_EXPORT, TrackExportError, export_path, export_track, exports_available, parse_formats
+from .report import REPORT_NAME, write_report
 from .sinks import open_csv
+from .tables import RunRecord, TrackFileError, load_track, plot_path, record_path
+from .track_plot import plot_track
 from .runner import device_defaults
 from .video import VideoOptions, VideoOutputs, plan_outputs, run_video
 from .video_io import VideoError, frame_range, probe
@@ -112,6 +117,12 @@ MinConfidenceOption = typer.Option(
 MaxPetsOption = typer.Option(
     MAX_PETS, "--max-pets", min=1, max=256,
     help="Most noses per image or frame, and most tracks at once (1: follow the single most confident nose).",
+)
+
+
+ExportOption = typer.Option(
+    None, "--export", help='Also write the tracks for other tools, comma-separated: slp (SLEAP), nwb (NWB + ndx-pose), '
+    'dlc (DeepLabCut-style CSV); needs pip install "pettrack[export]".',
 )
 
 
@@ -305,16 +316,20 @@ def video(
     input_list: Optional[Path] = typer.Option(
         None, "--manifest", help="A text file listing input videos, one per line ('#' comments; relative to the file)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="With --engine ray: redo inputs the job record says are complete."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw NAME.pettrack.png: the trajectory, x, y and confidence over time, the states and cuts."),
+    export: Optional[str] = ExportOption,
+    report: bool = typer.Option(False, "--report", help=f"Write {REPORT_NAME} (every run in the output folder) at the end."),
 ) -> None:
-    """Track the nose through videos: [bold]NAME.pettrack.csv[/] and an annotated [bold]NAME.pettrack.mp4[/]."""
+    """Track the nose through videos: [bold]NAME.pettrack.csv[/], an annotated [bold]NAME.pettrack.mp4[/] and a plot."""
     if start is not None and end is not None and end <= start:
         raise typer.BadParameter(f"--end {end:g} must be after --start {start:g}", param_hint="--end")
     tracker_config = _tracker_config(tracker)
+    formats = _export_formats(export)
     sources = _unique(list(inputs or []) + (_read_input_list(input_list) if input_list else []))
     if not sources:
         raise typer.BadParameter("name at least one video, or a --manifest file listing them", param_hint="INPUTS")
     with _outputs_refused():
-        planned = plan_outputs(sources, out_dir, csv_file, video_file, not no_video)
+        planned = plan_outputs(sources, out_dir, csv_file, video_file, not no_video, plots, formats)
     settings = LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets)
     # A Ray job loads its models in the workers; here only the device kind is needed, for defaults.
     localizer = None if engine == "ray" else _load_localizer(settings)
@@ -322,18 +337,26 @@ def video(
     options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
                            start, end, causal, decoder, tracker_config)
     if localizer is None:
-        _track_on_ray(sources, planned, options, settings, out_dir, address, actors, overwrite)
+        done = _track_on_ray(sources, planned, options, settings, out_dir, address, actors, overwrite)
+        for source, outputs in zip(sources, planned):
+            if source in done:
+                _finish_run(source, outputs, formats)
+        if report:
+            _write_report(planned, out_dir)
         return
     failed: list[str] = []
     for source, outputs in zip(sources, planned):
         try:
             _track_one(localizer, source, outputs, options)
+            _finish_run(source, outputs, formats)
         except VideoError as exc:
             fail(str(exc))
             failed.append(str(exc))
         except OSError as exc:  # an output that could not be written (full disk, a folder gone)
             fail(f"{describe_error(exc)}; {source} not finished, earlier results at its outputs are untouched")
             failed.append(f"{source}: {describe_error(exc)}")
+    if report and len(failed) < len(sources):
+        _write_report(planned, out_dir)
     if failed:
         say(f"{len(sources) - len(failed)} of {len(sources)} videos done; {len(failed)} skipped:")
         for line in failed:
@@ -354,6 +377,41 @@ def _read_input_list(path: Path) -> list[Path]:
     return [path.parent / entry if not Path(entry).is_absolute() else Path(entry) for entry in entries]
 
 
+def _export_formats(text: Optional[str]) -> tuple[str, ...]:
+    """--export's formats, refused (exit 2) when unknown or when the libraries are missing."""
+    if text is None:
+        return ()
+    try:
+        formats = parse_formats(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--export") from exc
+    if not exports_available():
+        fail(f"--export: {INSTALL_EXPORT}")
+        raise typer.Exit(2)
+    return formats
+
+
+def _finish_run(source: Path, outputs: VideoOutputs, formats: tuple[str, ...]) -> None:
+    """The plot and the exports of a finished run, made from its CSV and run record. One that
+    cannot be made is a warning: the CSV and the video are the run's results, and they stand."""
+    record = RunRecord.read(outputs.record) if outputs.record.is_file() else None
+    if outputs.plot:
+        plot_track(load_track(outputs.csv), record, outputs.plot, source.name)
+        say(f"  plot: {outputs.plot}")
+    if formats:
+        try:
+            for path in export_track(outputs.csv, record, formats):
+                say(f"  export: {path}")
+        except TrackExportError as exc:
+            warn(str(source), f"no export: {exc}")
+
+
+def _write_report(planned: list[VideoOutputs], out_dir: Optional[Path]) -> None:
+    folder = out_dir or Path(os.path.commonpath([str(o.csv.resolve().parent) for o in planned]))
+    path, rows = write_report(folder, on_skip=lambda csv, reason: warn(str(csv), f"not in the report: {reason}"))
+    say(f"report: {path} ({rows} run(s))")
+
+
 def _device_type(device: str) -> str:
     """The kind of device a name stands for, without loading a model (for a Ray job's defaults)."""
     try:
@@ -365,8 +423,9 @@ def _device_type(device: str) -> str:
 
 def _track_on_ray(sources: list[Path], planned: list[VideoOutputs], options: VideoOptions,
                   settings: LocalizerSettings, out_dir: Optional[Path], address: Optional[str],
-                  actors: Optional[int], overwrite: bool) -> None:
-    """The video job on Ray: a bar for the job, a table at the end, the job record beside the outputs."""
+                  actors: Optional[int], overwrite: bool) -> set[Path]:
+    """The video job on Ray: a bar for the job, a table at the end, the job record beside the
+    outputs. Returns the inputs done in this run."""
     manifest = Manifest(manifest_path(sources, out_dir))
     with progress("videos") as bar:
         task = bar.add_task("videos", total=len(sources), rate="")
@@ -397,6 +456,7 @@ def _track_on_ray(sources: list[Path], planned: list[VideoOutputs], options: Vid
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary.failed and not summary.done and not summary.skipped:
         raise typer.Exit(EXIT_FAILED)
+    return {outcome.source for outcome in summary.done}
 
 
 def _job_table(summary: JobSummary) -> Table:
@@ -557,6 +617,55 @@ def _calibration_views(images: Path, labels: Path, size: int) -> list:
         fail(f"{images}: no labelled image could be read for calibration")
         raise typer.Exit(EXIT_FAILED)
     return calibration_views(samples, size)
+
+
+@app.command()
+def convert(
+    tracks: list[Path] = typer.Argument(..., help="Track files from pettrack video: NAME.pettrack.csv."),
+    to: str = typer.Option(..., "--to", help="slp, nwb, dlc, or several: slp,nwb,dlc."),
+    plot: bool = typer.Option(False, "--plot", help="Also draw NAME.pettrack.png."),
+) -> None:
+    """Write existing runs' tracks for SLEAP, NWB or DeepLabCut (beside each CSV), without running the model."""
+    formats = _export_formats(to)
+    failed = 0
+    for csv in tracks:
+        record = RunRecord.read(record_path(csv)) if record_path(csv).is_file() else None
+        if record is None:
+            warn(str(csv), f"no run record ({record_path(csv).name}): times come from the CSV, the source video is unknown")
+        try:
+            with _outputs_refused():
+                check_outputs([export_path(csv, f) for f in formats] + ([plot_path(csv)] if plot else []), [csv])
+            for path in export_track(csv, record, formats):
+                say(f"{csv}: wrote {path}")
+            if plot:
+                say(f"{csv}: wrote {plot_track(load_track(csv), record, plot_path(csv), csv.name)}")
+        except (TrackFileError, TrackExportError) as exc:
+            fail(str(exc))
+            failed += 1
+        except OSError as exc:
+            fail(f"{csv}: {describe_error(exc)}")
+            failed += 1
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command(name="report")
+def report_command(
+    directory: Path = typer.Argument(..., help="A folder with pettrack video results (searched with its subfolders)."),
+) -> None:
+    """A page for a batch: DIR/pettrack-report.html, a row per video (thumbnail, share tracked, confidence, tracks, timeline, links)."""
+    if not directory.is_dir():
+        fail(f"{directory}: not a folder")
+        raise typer.Exit(EXIT_FAILED)
+    try:
+        path, rows = write_report(directory, on_skip=lambda csv, reason: warn(str(csv), f"not in the report: {reason}"))
+    except OSError as exc:
+        fail(f"{directory / REPORT_NAME}: {describe_error(exc)}")
+        raise typer.Exit(EXIT_FAILED) from exc
+    say(f"report: {path} ({rows} run(s))")
+    if rows == 0:
+        fail(f"{directory}: no pettrack results (*.pettrack.csv) found")
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command(name="train")

@@ -27,12 +27,16 @@ import numpy as np
 from pettrack.model.files import OutputError, check_outputs, same_file
 from pettrack.model.geometry import Letterbox
 from pettrack.model.localizer import Localizer
-from pettrack.tracker import FramePoints, Observation, TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit
+from pettrack.tracker import (
+    TRACKED, FramePoints, Observation, TrackBuilder, TrackerConfig, TrackPoint, image_pixels_per_unit,
+)
 
 from .cuts import SceneCuts
 from .draw import TrackOverlay, overlay_heatmap
 from .runner import CPU_BATCH, CPU_WORKERS, FrameInput, FrameResult, RunSummary, drive, localize
+from .exports import export_path
 from .sinks import open_csv
+from .tables import RunRecord, plot_path, record_path
 from .video_io import (
     DecodeError, Frame, SourceFrame, SourceReplay, VideoError, VideoInfo, VideoWriter, frame_range, parallel_frames,
 )
@@ -61,30 +65,43 @@ class VideoOptions:
 class VideoOutputs:
     csv: Path
     video: Path | None
+    plot: Path | None = None  # NAME.pettrack.png (pipelines/track_plot.py)
+    exports: tuple[Path, ...] = ()  # NAME.pettrack.slp / .nwb / .dlc.csv (pipelines/exports.py)
 
     @classmethod
     def beside(cls, source: Path, out_dir: Path | None, csv: Path | None, video: Path | None,
-               write_video: bool) -> "VideoOutputs":
-        """NAME.pettrack.csv and NAME.pettrack.mp4 beside the input (or in out_dir)."""
+               write_video: bool, plot: bool = False, exports: tuple[str, ...] = ()) -> "VideoOutputs":
+        """NAME.pettrack.csv, NAME.pettrack.mp4 (and the plot and exports) beside the input (or in out_dir)."""
         folder = out_dir or source.parent
         stem = source.stem
-        return cls(csv or folder / f"{stem}.pettrack.csv",
-                   (video or folder / f"{stem}.pettrack.mp4") if write_video else None)
+        csv = csv or folder / f"{stem}.pettrack.csv"
+        return cls(csv, (video or folder / f"{stem}.pettrack.mp4") if write_video else None,
+                   plot_path(csv) if plot else None,
+                   tuple(export_path(csv, fmt) for fmt in exports))
+
+    @property
+    def record(self) -> Path:
+        """The run record beside the CSV (pipelines/tables.py)."""
+        return record_path(self.csv)
+
+    @property
+    def files(self) -> list[Path]:
+        return [p for p in (self.csv, self.video, self.record, self.plot, *self.exports) if p is not None]
 
     def check(self, source: Path) -> None:
         """Refuse, before any work, outputs that would overwrite the input or each other, or that
         cannot be written (see model.files.check_outputs)."""
-        check_outputs([self.csv, self.video], [source])
+        check_outputs(self.files, [source])
 
 
 def plan_outputs(sources: list[Path], out_dir: Path | None, csv: Path | None, video: Path | None,
-                 write_video: bool) -> list[VideoOutputs]:
+                 write_video: bool, plot: bool = False, exports: tuple[str, ...] = ()) -> list[VideoOutputs]:
     """Each input's outputs, checked together before any work: no output replaces an input of
     the run, and two inputs with the same name (a/clip.mp4 and b/clip.mp4 into one --out-dir,
     or clip.mp4 and clip.mov) are refused instead of one overwriting the other's results."""
     if len(sources) > 1 and (csv or video):
         raise OutputError("--csv and --video name the outputs of a single input; use --out-dir for several")
-    planned = [VideoOutputs.beside(source, out_dir, csv, video, write_video) for source in sources]
+    planned = [VideoOutputs.beside(source, out_dir, csv, video, write_video, plot, exports) for source in sources]
     owners: dict[Path, Path] = {}
     for source, outputs in zip(sources, planned):
         key = outputs.csv.resolve()
@@ -92,7 +109,7 @@ def plan_outputs(sources: list[Path], out_dir: Path | None, csv: Path | None, vi
             raise OutputError(f"{owners[key]} and {source} would both write {outputs.csv}; "
                               "rename one, or run them with different --out-dir")
         owners[key] = source
-    check_outputs([t for o in planned for t in (o.csv, o.video)], sources)
+    check_outputs([t for o in planned for t in o.files], sources)
     return planned
 
 
@@ -100,18 +117,48 @@ def plan_outputs(sources: list[Path], out_dir: Path | None, csv: Path | None, vi
 class VideoSummary(RunSummary):
     frames_with_track: int = 0  # frames with at least one nose tracked or coasting
     tracks: set[int] = field(default_factory=set)
-    cuts: int = 0
+    cut_times: list[float] = field(default_factory=list)
     codec: str | None = None
+    confidences: float = 0.0  # the sum of the heights of the detections the tracks took
+    detections: int = 0
+    first_time_s: float | None = None
+    last_time_s: float = 0.0
+
+    @property
+    def cuts(self) -> int:
+        return len(self.cut_times)
 
     @property
     def tracked_fraction(self) -> float:
         return self.frames_with_track / self.frames if self.frames else 0.0
 
+    @property
+    def mean_confidence(self) -> float:
+        return self.confidences / self.detections if self.detections else float("nan")
+
     def count(self, rows: FramePoints) -> None:
         ids = {p.track for p in rows.points if p.track is not None}
         self.tracks |= ids
         self.frames_with_track += bool(ids)
-        self.cuts += rows.cut
+        if rows.cut:
+            self.cut_times.append(rows.time_s)
+        taken = [p.confidence for p in rows.points if p.state == TRACKED and p.confidence is not None]
+        self.confidences += sum(taken)
+        self.detections += len(taken)
+        if self.first_time_s is None:
+            self.first_time_s = rows.time_s
+        self.last_time_s = rows.time_s
+
+    def record(self, info: VideoInfo, threshold: float, model: str) -> RunRecord:
+        fps = info.fps
+        span = self.last_time_s - (self.first_time_s or 0.0)
+        return RunRecord(
+            source=str(Path(info.path).resolve()), width=info.width, height=info.height, fps=fps, frames=self.frames,
+            duration_s=span + (1 / fps if fps else 0.0) if self.first_time_s is not None else 0.0,
+            presence_threshold=threshold, model=model, cuts_s=self.cut_times, tracks=len(self.tracks),
+            tracked_fraction=self.tracked_fraction, mean_confidence=self.mean_confidence,
+            complete=not (self.interrupted or self.error),
+        )
 
 
 def _cell(value: float | None, digits: int = 2) -> str:
@@ -281,4 +328,6 @@ def run_video(
         drive(localize(localizer, frames, options.batch_size, options.heatmap), consume, summary,
               stop_on=(DecodeError,))
         emit(builder.finish())
+    if summary.frames:
+        summary.record(info, localizer.min_confidence, localizer.weights_name).save(outputs.record)
     return summary
