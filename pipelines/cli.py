@@ -28,7 +28,7 @@ from pettrack.model.evaluate import (
 from pettrack.model.footage import FootageMix
 from pettrack.model.export import ExportError, export_model
 from pettrack.model.files import OutputError, check_outputs, same_file
-from pettrack.model.labels import read_labels
+from pettrack.model.labels import LabelFile, read_labels
 from pettrack.model.localizer import MAX_PETS, Localizer, LocalizerSettings, resolve_device
 from pettrack.model.plots import plot_presence
 from pettrack.model.quantize import QuantizeError, calibration_views
@@ -598,9 +598,8 @@ def export(
     err.print(f"wrote {out_file} ({fmt}{', int8' if int8 else ''}, input {shape})", highlight=False)
 
 
-def _calibration_views(images: Path, labels: Path, size: int) -> list:
-    """The int8 calibration inputs: from the training side of train's deterministic split, so the
-    validation images that measure the int8 model's accuracy are never seen by it."""
+def _read_label_file(labels: Path) -> LabelFile:
+    """A label file, each bad line warned about (file:line) and skipped; unreadable: exit 1."""
     try:
         label_file = read_labels(labels)
     except OSError as exc:
@@ -608,6 +607,13 @@ def _calibration_views(images: Path, labels: Path, size: int) -> list:
         raise typer.Exit(EXIT_FAILED) from exc
     for problem in label_file.problems:
         warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.shown}")
+    return label_file
+
+
+def _calibration_views(images: Path, labels: Path, size: int) -> list:
+    """The int8 calibration inputs: from the training side of train's deterministic split, so the
+    validation images that measure the int8 model's accuracy are never seen by it."""
+    label_file = _read_label_file(labels)
     train_side, _ = split_names([label.name for label in label_file.labels], 0.1)
     chosen = [label for label in label_file.labels if label.name in train_side]
     samples, skipped = load_samples(images, chosen, max_side=2 * size)
@@ -757,13 +763,7 @@ def eval_command(
     if not images.is_dir():
         fail(f"{images}: not a folder of images")
         raise typer.Exit(EXIT_FAILED)
-    try:
-        label_file = read_labels(labels)
-    except OSError as exc:
-        fail(f"{labels}: cannot read it: {describe_error(exc)}")
-        raise typer.Exit(EXIT_FAILED) from exc
-    for problem in label_file.problems:
-        warn(f"{labels}:{problem.line}", f"{problem.reason}: {problem.shown}")
+    label_file = _read_label_file(labels)
     localizer = _load_localizer(LocalizerSettings(weights, device, precision, min_confidence, backend))
     samples, skipped = load_samples(images, label_file.labels, max_side=2 * localizer.size)
     for item in skipped:
