@@ -99,7 +99,7 @@ DeviceOption = typer.Option("auto", "--device", callback=_device_name, help="aut
 BackendOption = typer.Option(
     "auto", "--backend", callback=one_of(*BACKENDS),
     help='Where the network runs: auto (OpenVINO on a CPU when installed, else PyTorch), torch or openvino '
-         '(pip install "pettrack[openvino]").',
+         '(pip install "pettrack\\[openvino]").',  # \\[: a literal [ in rich markup
 )
 
 
@@ -122,13 +122,13 @@ MaxPetsOption = typer.Option(
 
 ExportOption = typer.Option(
     None, "--export", help='Also write the tracks for other tools, comma-separated: slp (SLEAP), nwb (NWB + ndx-pose), '
-    'dlc (DeepLabCut-style CSV); needs pip install "pettrack[export]".',
+    'dlc (DeepLabCut-style CSV); needs pip install "pettrack\\[export]".',
 )
 
 
 EngineOption = typer.Option(
     "local", "--engine", callback=one_of("local", "ray"),
-    help="local: this machine's worker pool; ray: a Ray cluster or a local Ray (pip install \"pettrack[ray]\"; see docs/scale.md).",
+    help="local: this machine's worker pool; ray: a Ray cluster or a local Ray (pip install \"pettrack\\[ray]\"; see docs/scale.md).",
 )
 AddressOption = typer.Option(
     None, "--address", help="With --engine ray: join a running cluster (auto, or ray://HOST:PORT); default: start Ray here.",

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import os
 import shutil
 import signal
 import time
@@ -324,3 +325,11 @@ def test_train_footage_stores_a_presence_threshold(tmp_path):
     assert 0.0 < info.presence_threshold < 1.0 and "footage" in info.metrics
     result = run_cli(*common, "--out", tmp_path / "x.safetensors", "--footage", "--no-augment")
     assert result.returncode == 2 and "--no-augment" in result.stderr and not (tmp_path / "x.safetensors").exists()
+
+
+def test_help_names_the_extras_to_install():
+    """Option help is rich markup, where "[openvino]" would be read as a style and vanish."""
+    result = run_cli("video", "--help", env={**os.environ, "COLUMNS": "250"})
+    assert result.returncode == 0
+    for extra in ('"pettrack[openvino]"', '"pettrack[export]"', '"pettrack[ray]"'):
+        assert extra in result.stdout, extra
