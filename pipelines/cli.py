@@ -44,7 +44,7 @@ from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_
 from .manifest import Manifest
 from .ray_engine import EngineUnavailable, JobSummary, VideoOutcome, manifest_path, run_folder_job, run_video_job
 from .exports import INSTALL_EXPORT, TrackExportError, export_path, export_track, exports_available, parse_formats
-from .report import REPORT_NAME, write_report
+from .report import REPORT_NAME, find_runs, write_report
 from .sinks import open_csv
 from .tables import RunRecord, TrackFileError, load_track, plot_path, record_path
 from .track_plot import plot_track
@@ -663,6 +663,9 @@ def report_command(
     if not directory.is_dir():
         fail(f"{directory}: not a folder")
         raise typer.Exit(EXIT_FAILED)
+    if not find_runs(directory):
+        fail(f"{directory}: no pettrack results (*.pettrack.csv) found; nothing written")
+        raise typer.Exit(EXIT_FAILED)
     try:
         path, rows = write_report(directory, on_skip=lambda csv, reason: warn(str(csv), f"not in the report: {reason}"))
     except OSError as exc:
@@ -670,7 +673,7 @@ def report_command(
         raise typer.Exit(EXIT_FAILED) from exc
     say(f"report: {path} ({rows} run(s))")
     if rows == 0:
-        fail(f"{directory}: no pettrack results (*.pettrack.csv) found")
+        fail(f"{directory}: none of its track files could be read")
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -170,6 +170,10 @@ def test_the_report_page_in_a_real_browser(single, two_pets, tmp_path):
     for csv in (single, two_pets):  # two runs' results, as a batch folder holds them
         for made in csv.parent.glob(csv.name.removesuffix(".csv") + ".*"):
             shutil.copy(made, folder / made.name)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = run_cli("report", empty)
+    assert nothing.returncode == 1 and "no pettrack results" in nothing.stderr and not list(empty.iterdir())
     result = run_cli("report", folder)
     assert result.returncode == 0, result.stderr
     page = folder / "pettrack-report.html"
