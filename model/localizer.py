@@ -170,7 +170,7 @@ class LocalizerSettings:
 class Localizer:
     def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None,
                  min_confidence: float | None = None, backend: str = "torch", max_pets: int = MAX_PETS,
-                 int8_model: Path | None = None):
+                 int8_model: Path | None = None, weights_name: str = ""):
         """autocast: bf16/fp16, None for fp32, or torch.int8 for the quantized OpenVINO model at
         `int8_model` (made from these weights; see model/quantize.py).
         min_confidence: peaks below it are "no nose"; None takes the model's own presence
@@ -181,7 +181,7 @@ class Localizer:
         # backend puts it where it runs.
         self.model = fold_batchnorm(model)
         self.info = info
-        self.weights_name = ""  # the --weights it was loaded from, for run records
+        self.weights_name = weights_name  # the --weights it was loaded from, for run records
         self.device = device
         self.autocast = autocast
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
@@ -210,9 +210,8 @@ class Localizer:
         model, info = load_model(weights, torch_device)
         autocast = resolve_precision(precision, torch_device)
         int8_model = int8_model_path(weights_file(weights)) if autocast == torch.int8 else None
-        localizer = cls(model, info, torch_device, autocast, min_confidence, backend, max_pets, int8_model)
-        localizer.weights_name = str(weights or "default")
-        return localizer
+        return cls(model, info, torch_device, autocast, min_confidence, backend, max_pets, int8_model,
+                   weights_name=str(weights or "default"))
 
     @property
     def size(self) -> int:

@@ -392,18 +392,21 @@ def _export_formats(text: Optional[str]) -> tuple[str, ...]:
 
 
 def _finish_run(source: Path, outputs: VideoOutputs, formats: tuple[str, ...]) -> None:
-    """The plot and the exports of a finished run, made from its CSV and run record. One that
-    cannot be made is a warning: the CSV and the video are the run's results, and they stand."""
-    record = RunRecord.read(outputs.record) if outputs.record.is_file() else None
-    if outputs.plot:
-        plot_track(load_track(outputs.csv), record, outputs.plot, source.name)
-        say(f"  plot: {outputs.plot}")
-    if formats:
-        try:
-            for path in export_track(outputs.csv, record, formats):
-                say(f"  export: {path}")
-        except TrackExportError as exc:
-            warn(str(source), f"no export: {exc}")
+    """The plot and the exports of a finished run. One that cannot be made is a warning: the CSV
+    and the video are the run's results, and they stand."""
+    try:
+        for path in _plot_and_export(source.name, outputs.csv, RunRecord.beside(outputs.csv), outputs.plot, formats):
+            say(f"  wrote {path}")
+    except TrackExportError as exc:
+        warn(str(source), f"no export: {exc}")
+
+
+def _plot_and_export(title: str, csv: Path, record: Optional[RunRecord], plot: Optional[Path],
+                     formats: tuple[str, ...]) -> list[Path]:
+    """A run's plot (when `plot` names it) and exports, made from its CSV (read once) and record."""
+    table = load_track(csv)
+    made = [plot_track(table, record, plot, title)] if plot else []
+    return made + (export_track(csv, table, record, formats) if formats else [])
 
 
 def _write_report(planned: list[VideoOutputs], out_dir: Optional[Path]) -> None:
@@ -635,16 +638,14 @@ def convert(
     formats = _export_formats(to)
     failed = 0
     for csv in tracks:
-        record = RunRecord.read(record_path(csv)) if record_path(csv).is_file() else None
-        if record is None:
-            warn(str(csv), f"no run record ({record_path(csv).name}): times come from the CSV, the source video is unknown")
         try:
+            record = RunRecord.beside(csv)
+            if record is None:
+                warn(str(csv), f"no run record ({record_path(csv).name}): times come from the CSV, the source video is unknown")
             with _outputs_refused():
                 check_outputs([export_path(csv, f) for f in formats] + ([plot_path(csv)] if plot else []), [csv])
-            for path in export_track(csv, record, formats):
+            for path in _plot_and_export(csv.name, csv, record, plot_path(csv) if plot else None, formats):
                 say(f"{csv}: wrote {path}")
-            if plot:
-                say(f"{csv}: wrote {plot_track(load_track(csv), record, plot_path(csv), csv.name)}")
         except (TrackFileError, TrackExportError) as exc:
             fail(str(exc))
             failed += 1

@@ -25,7 +25,7 @@ import numpy as np
 
 from pettrack.model.files import atomic_path
 
-from .tables import RunRecord, TrackArrays, load_track, track_arrays
+from .tables import RunRecord, TrackArrays, track_arrays
 
 EXPORT_FORMATS = ("slp", "nwb", "dlc")
 SUFFIXES = {"slp": ".slp", "nwb": ".nwb", "dlc": ".dlc.csv"}
@@ -67,11 +67,12 @@ def nwb_keys(record: RunRecord | None, csv_path: Path, track: int) -> dict[str, 
             "pose_estimation_key": f"track={_track_name(track)}"}
 
 
-def export_track(csv_path: Path, record: RunRecord | None, formats: tuple[str, ...]) -> list[Path]:
-    """Write each format beside the CSV (atomically); returns the files written."""
+def export_track(csv_path: Path, table, record: RunRecord | None, formats: tuple[str, ...]) -> list[Path]:
+    """Write each format of the track `table` (read from `csv_path`) beside the CSV, atomically;
+    returns the files written."""
     if not exports_available():
         raise TrackExportError(INSTALL_EXPORT)
-    arrays = track_arrays(load_track(csv_path))
+    arrays = track_arrays(table)
     # A coasting point has a position but no detection: confidence 0 (NaN would make sleap-io's
     # NWB writer drop the point).
     arrays = replace(arrays, confidence=np.where(np.isnan(arrays.xy[:, :, 0]), np.nan, np.nan_to_num(arrays.confidence)))

@@ -19,7 +19,7 @@ import numpy as np
 
 from pettrack.model.files import atomic_bytes
 
-from .tables import TRACK_SUFFIX, RunRecord, TrackFileError, load_track, plot_path, record_path
+from .tables import TRACK_SUFFIX, RunRecord, TrackFileError, load_track, plot_path, representative_frame
 
 REPORT_NAME = "pettrack-report.html"
 # A run is flagged (red) when its nose is tracked on less than this share of its frames.
@@ -57,7 +57,7 @@ def find_runs(folder: Path) -> list[Path]:
 
 def report_row(csv: Path, root: Path) -> ReportRow:
     table = load_track(csv)
-    record = RunRecord.read(record_path(csv)) if record_path(csv).is_file() else None
+    record = RunRecord.beside(csv)
     frames = table.groupby("frame", sort=True)
     times = frames["time_s"].first().to_numpy()
     peak = frames["confidence"].max().to_numpy(dtype=float)
@@ -79,7 +79,7 @@ def report_row(csv: Path, root: Path) -> ReportRow:
         tracks=int(table["track"].nunique()),
         cuts=len(record.cuts_s) if record else 0,
         threshold=record.presence_threshold if record else None,
-        thumbnail=_thumbnail(video if video.is_file() else Path(record.source) if record else None, table),
+        thumbnail=_thumbnail(representative_frame(table, video if video.is_file() else record.source if record else None)),
         timeline=_timeline(times, peak, with_track, record.presence_threshold if record else None,
                            record.cuts_s if record else []),
     )
@@ -104,24 +104,14 @@ def _relative(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
-def _thumbnail(video: Path | None, table) -> str | None:
-    """A small JPEG of the frame in the middle of the tracked stretch, as a data: URI."""
+def _thumbnail(rgb: np.ndarray | None) -> str | None:
+    """A small JPEG of a frame, as a data: URI."""
     import cv2
 
-    if video is None:
+    if rgb is None:
         return None
-    tracked = table.loc[table["state"] == "tracked", "frame"].to_numpy()
-    frames = tracked if tracked.size else table["frame"].to_numpy()
-    capture = cv2.VideoCapture(str(video))
-    try:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, int(frames[len(frames) // 2]) if frames.size else 0)
-        ok, image = capture.read()
-    finally:
-        capture.release()
-    if not ok or image is None:
-        return None
-    height = max(1, round(image.shape[0] * THUMB_WIDTH / image.shape[1]))
-    small = cv2.resize(image, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
+    height = max(1, round(rgb.shape[0] * THUMB_WIDTH / rgb.shape[1]))
+    small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
     ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
     return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode() if ok else None
 

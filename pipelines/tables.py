@@ -46,6 +46,12 @@ class RunRecord:
         atomic_bytes(path, json.dumps(asdict(self), indent=1, allow_nan=True).encode())
 
     @classmethod
+    def beside(cls, csv_path: Path) -> "RunRecord | None":
+        """The run record of a track CSV, or None when there is none (a CSV from before records)."""
+        path = record_path(csv_path)
+        return cls.read(path) if path.is_file() else None
+
+    @classmethod
     def read(cls, path: Path) -> "RunRecord":
         try:
             values = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -114,3 +120,21 @@ def track_arrays(table) -> TrackArrays:
         xy[at, j, 1] = mine["y"].to_numpy(dtype=float)
         confidence[at, j] = mine["confidence"].to_numpy(dtype=float, na_value=np.nan)
     return TrackArrays(frames, times, tracks, xy, confidence)
+
+
+def representative_frame(table, video: Path | str | None) -> np.ndarray | None:
+    """The frame of `video` in the middle of the run's tracked stretch (RGB), or None when the
+    video cannot be read (moved, deleted, unknown): what a plot is drawn over and a report shows."""
+    import cv2
+
+    if video is None:
+        return None
+    tracked = table.loc[table["state"] == "tracked", "frame"].to_numpy()
+    frames = tracked if tracked.size else table["frame"].to_numpy()
+    capture = cv2.VideoCapture(str(video))
+    try:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, int(frames[len(frames) // 2]) if frames.size else 0)
+        ok, bgr = capture.read()
+    finally:
+        capture.release()
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok and bgr is not None else None

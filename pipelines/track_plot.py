@@ -21,35 +21,12 @@ import numpy as np
 
 from pettrack.model.files import atomic_path
 
-from .tables import RunRecord
+from .tables import RunRecord, representative_frame
 
 # One colour family per track (cycled): the trajectory runs from its light to its dark end over time.
 FAMILIES = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys", "YlOrBr", "PuRd")
 STATE_COLOURS = {"tracked": "#2ca02c", "predicted": "#ff9f1c", "lost": "#c7c7c7"}
 CUT_COLOUR = "#d62728"
-
-
-def representative_frame(record: RunRecord | None, table) -> np.ndarray:
-    """The source frame in the middle of the tracked stretch (RGB), or a grey canvas when the
-    source cannot be read (moved, deleted) or is unknown."""
-    import cv2
-
-    width, height = (record.width, record.height) if record else (640, 360)
-    grey = np.full((height, width, 3), 200, dtype=np.uint8)
-    if record is None:
-        return grey
-    tracked = table[table["state"] == "tracked"]
-    frames = (tracked if len(tracked) else table)["frame"].to_numpy()
-    wanted = int(frames[len(frames) // 2]) if len(frames) else 0
-    capture = cv2.VideoCapture(record.source)
-    try:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, wanted)
-        ok, bgr = capture.read()
-    finally:
-        capture.release()
-    if not ok or bgr is None:
-        return grey
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def frame_states(table) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +48,10 @@ def plot_track(table, record: RunRecord | None, out: Path, title: str, frame: np
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    frame = representative_frame(record, table) if frame is None else frame
+    if frame is None:
+        frame = representative_frame(table, record.source if record else None)
+    if frame is None:  # the source cannot be read: the trajectory over a grey canvas of its size
+        frame = np.full((record.height, record.width, 3) if record else (360, 640, 3), 200, dtype=np.uint8)
     figure = plt.figure(figsize=(14, 7.5), dpi=100, layout="constrained")
     grid = figure.add_gridspec(4, 2, width_ratios=[1.15, 1], height_ratios=[1, 1, 1, 0.35])
     picture = figure.add_subplot(grid[:, 0])

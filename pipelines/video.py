@@ -151,10 +151,12 @@ class VideoSummary(RunSummary):
 
     def record(self, info: VideoInfo, threshold: float, model: str) -> RunRecord:
         fps = info.fps
-        span = self.last_time_s - (self.first_time_s or 0.0)
+        duration_s = 0.0
+        if self.first_time_s is not None:  # first to last frame, and the last frame's own length
+            duration_s = self.last_time_s - self.first_time_s + (1 / fps if fps else 0.0)
         return RunRecord(
             source=str(Path(info.path).resolve()), width=info.width, height=info.height, fps=fps, frames=self.frames,
-            duration_s=span + (1 / fps if fps else 0.0) if self.first_time_s is not None else 0.0,
+            duration_s=duration_s,
             presence_threshold=threshold, model=model, cuts_s=self.cut_times, tracks=len(self.tracks),
             tracked_fraction=self.tracked_fraction, mean_confidence=self.mean_confidence,
             complete=not (self.interrupted or self.error),

@@ -212,6 +212,8 @@ def test_bad_option_values_are_usage_errors_and_a_rerun_with_one_keeps_the_earli
         _clean(run_cli(*train, *bad), 2)
     _clean(run_cli("export", "--format", "onnx2", "--out", tmp_path / "m.onnx"), 2)
     _clean(run_cli("eval", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt", "--split", "test"), 2)
+    _clean(run_cli("eval", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt", "--precision", "fp8"), 2)
+    assert "xls" in _clean(run_cli("video", clip, "--export", "nwb,xls", *FAST), 2)
 
 
 # -- labels and weights ------------------------------------------------------------------------

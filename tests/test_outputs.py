@@ -38,7 +38,7 @@ def single(tmp_path_factory) -> Path:
 def two_pets(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("two")
     video = crossing_clip(sample_sprites(), seed=1).write(out / "crossing.mp4")
-    return _run(video, out)
+    return _run(video, out, "--report")
 
 
 def _expected(csv: Path):
@@ -107,6 +107,11 @@ def test_exports_load_back_with_sleap_io_and_movement(which, request):
     np.testing.assert_allclose(dlc.position.values[:, :, 0, :].transpose(0, 2, 1), arrays.xy, atol=1e-4)
     np.testing.assert_allclose(np.nan_to_num(dlc.confidence.values[:, 0, :], nan=0.0),
                                np.nan_to_num(confidence, nan=0.0), atol=1e-4)
+
+
+def test_video_report_writes_the_page_beside_its_outputs(two_pets):
+    page = (two_pets.parent / "pettrack-report.html").read_text()
+    assert 'data-name="crossing"' in page and 'href="crossing.pettrack.csv"' in page
 
 
 def test_the_plot_of_a_run_is_a_real_png(single):
