@@ -71,3 +71,30 @@ def test_safetensors_of_another_model_is_refused(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(WeightsError, match="no such weights file"):
         load_model(tmp_path / "nope.safetensors")
+
+
+def test_averaged_weights_are_the_mean_of_their_parts_and_name_them(tmp_path):
+    """model/average.py, which made the shipped default from two fine-tunes of one start."""
+    from pettrack.model.average import average_models
+
+    parts = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = NoseNet(NetConfig(input_size=64))
+        path = tmp_path / f"part{seed}.safetensors"
+        save_weights(path, model, ModelInfo(net=NetConfig(input_size=64), training={"seed": seed}))
+        parts.append(path)
+    mean, info = average_models(parts)
+    a, b = (load_model(p)[0].state_dict() for p in parts)
+    for name, tensor in mean.state_dict().items():
+        if tensor.is_floating_point():
+            assert torch.allclose(tensor, (a[name] + b[name]) / 2, atol=1e-6), name
+    assert info.training["parts"] == [{"seed": 0}, {"seed": 1}]
+    assert [p.endswith(f"part{i}.safetensors") for i, p in enumerate(info.training["averaged"])] == [True, True]
+
+    other = tmp_path / "other.safetensors"
+    save_weights(other, NoseNet(NetConfig(input_size=96)), ModelInfo(net=NetConfig(input_size=96)))
+    with pytest.raises(WeightsError, match="different input sizes"):
+        average_models([parts[0], other])
+    with pytest.raises(WeightsError, match="at least two"):
+        average_models(parts[:1])
