@@ -6,7 +6,7 @@ is the same idea along one run). The shipped `default` is such a mean (docs/mode
 9-epoch footage fine-tune and its 24-epoch continuation.
 
 The presence threshold of the mean is chosen as training chooses it: the best balanced accuracy
-on the footage validation set built from the validation side of train's deterministic split.
+on the footage validation set, built from the validation side of train's deterministic split.
 
     python -m pettrack.model.average A.safetensors B.safetensors --out MEAN.safetensors \
         --images ../shared/data/pet-noses/images --labels ../shared/data/pet-noses/train_noses.txt
@@ -15,16 +15,17 @@ on the footage validation set built from the validation side of train's determin
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from .data import load_samples, split_names
 from .evaluate import FootageSummary, footage_cases, predict_footage, summarize_footage
-from .labels import read_labels
-from .localizer import Localizer
+from .files import OutputError, check_outputs
+from .localizer import Localizer, resolve_precision
 from .net import NoseNet
+from .train import SilentReporter, TrainConfig, TrainingError, load_split
 from .weights import ModelInfo, WeightsError, load_model, save_weights, weights_file
 
 
@@ -37,32 +38,31 @@ def average_models(paths: list[Path]) -> tuple[NoseNet, ModelInfo]:
     sizes = {info.net.input_size for _, info in loaded}
     if len(sizes) > 1:
         raise WeightsError(f"the weights have different input sizes ({sorted(sizes)}); they cannot be averaged")
-    first, info = load_model(paths[0])  # a fresh network to hold the mean
     states = [model.state_dict() for model, _ in loaded]
-    mean = {}
-    for name, tensor in states[0].items():
-        if tensor.is_floating_point():
-            mean[name] = torch.stack([state[name] for state in states]).mean(dim=0)
-        else:  # BatchNorm's step counter: not a weight
-            mean[name] = tensor
-    first.load_state_dict(mean)
+    mean = {name: torch.stack([state[name] for state in states]).mean(dim=0) if tensor.is_floating_point()
+            else tensor  # BatchNorm's step counter: not a weight
+            for name, tensor in states[0].items()}
+    model, info = loaded[0]
+    model.load_state_dict(mean)
     info.training = {
         "averaged": [str(weights_file(path)) for path in paths],
         "parts": [part.training for _, part in loaded],
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    return first.eval(), info
+    return model.eval(), info
 
 
-def choose_threshold(model: NoseNet, info: ModelInfo, images: Path, labels: Path,
+def choose_threshold(model: NoseNet, info: ModelInfo, images: Path, labels: Path, out: Path,
                      val_fraction: float = 0.1) -> FootageSummary:
-    """The footage validation figures of `model` at its best presence threshold (as training scores an epoch)."""
-    label_file = read_labels(labels)
-    samples, _ = load_samples(images, label_file.labels, max_side=2 * info.net.input_size)
-    _, val_names = split_names([s.name for s in samples], val_fraction)
-    val_set = [s for s in samples if s.name in val_names]
-    evaluator = Localizer(model, info, torch.device("cpu"), torch.bfloat16)
-    return summarize_footage(predict_footage(evaluator, footage_cases(val_set, info.net.input_size), batch_size=64))
+    """The footage validation figures of `model` at its best presence threshold, scored as
+    training scores an epoch (the same split, views and precision)."""
+    config = TrainConfig(images=images, labels=labels, out=out, input_size=info.net.input_size,
+                         val_fraction=val_fraction)
+    _, val_set, _ = load_split(config, SilentReporter())
+    device = torch.device("cpu")
+    evaluator = Localizer(model, info, device, resolve_precision(config.precision, device))
+    cases = footage_cases(val_set, config.input_size, config.split_seed)
+    return summarize_footage(predict_footage(evaluator, cases, batch_size=64))
 
 
 def main() -> None:
@@ -71,9 +71,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--images", type=Path, required=True, help="the labelled images train used")
     parser.add_argument("--labels", type=Path, required=True)
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="train's validation share (as in train)")
     args = parser.parse_args()
-    model, info = average_models(args.weights)
-    footage = choose_threshold(model, info, args.images, args.labels)
+    try:
+        check_outputs([args.out], [weights_file(path) for path in args.weights])
+        model, info = average_models(args.weights)
+        footage = choose_threshold(model, info, args.images, args.labels, args.out, args.val_fraction)
+    except (OutputError, WeightsError, TrainingError) as exc:
+        sys.exit(f"pettrack.model.average: {exc}")
     info.presence_threshold = footage.threshold
     info.metrics = {"footage": footage.to_dict()}
     save_weights(args.out, model, info)

@@ -178,7 +178,8 @@ def _hardware(device: torch.device) -> str:
     return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
-def _load_data(config: TrainConfig, reporter: Reporter) -> tuple[list[Sample], list[Sample], list[SkippedSample]]:
+def load_split(config: TrainConfig, reporter: Reporter) -> tuple[list[Sample], list[Sample], list[SkippedSample]]:
+    """The labelled images of `config`, read and split into training and validation sides."""
     if not Path(config.images).is_dir():
         raise TrainingError(f"{config.images}: not a folder of images")
     if not Path(config.labels).is_file():
@@ -254,7 +255,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         autocast = resolve_precision(config.precision, device)
     except ValueError as exc:
         raise TrainingError(str(exc)) from exc
-    train_set, val_set, skipped = _load_data(config, reporter)
+    train_set, val_set, skipped = load_split(config, reporter)
 
     batch_size = min(config.batch_size, len(train_set))
     workers = config.workers if config.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 1)

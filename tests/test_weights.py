@@ -98,3 +98,39 @@ def test_averaged_weights_are_the_mean_of_their_parts_and_name_them(tmp_path):
         average_models([parts[0], other])
     with pytest.raises(WeightsError, match="at least two"):
         average_models(parts[:1])
+
+
+def test_average_command_writes_the_mean_with_its_threshold_and_refuses_bad_input(tmp_path):
+    """`python -m pettrack.model.average`, as the model card runs it (small networks, the samples)."""
+    import subprocess
+    import sys
+
+    from conftest import SAMPLES
+
+    parts = []
+    for seed, size in ((0, 64), (1, 64), (2, 96)):
+        torch.manual_seed(seed)
+        path = tmp_path / f"part{seed}.safetensors"
+        save_weights(path, NoseNet(NetConfig(input_size=size)), ModelInfo(net=NetConfig(input_size=size)))
+        parts.append(path)
+    data = ["--images", str(SAMPLES / "images"), "--labels", str(SAMPLES / "noses.txt"), "--val-fraction", "0.5"]
+
+    def average(*args):
+        return subprocess.run([sys.executable, "-m", "pettrack.model.average", *map(str, args), *data],
+                              capture_output=True, text=True, timeout=300)
+
+    mean = tmp_path / "mean.safetensors"
+    made = average(parts[0], parts[1], "--out", mean)
+    assert made.returncode == 0, made.stderr
+    info = read_info(mean)
+    assert 0.0 <= info.presence_threshold <= 1.0
+    assert info.metrics["footage"]["threshold"] == info.presence_threshold
+    assert len(info.training["averaged"]) == 2
+
+    before = parts[0].read_bytes()
+    for bad, words in (((parts[0], parts[2], "--out", tmp_path / "x.safetensors"), "different input sizes"),
+                       ((parts[0], parts[1], "--out", parts[0]), "part0.safetensors")):
+        refused = average(*bad)
+        assert refused.returncode == 1 and words in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert parts[0].read_bytes() == before and not (tmp_path / "x.safetensors").exists()
