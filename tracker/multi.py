@@ -109,9 +109,6 @@ class MultiTracker:
 
         steps: list[TrackStep] = []
         survivors: list[_Track] = []
-        # Places left for coasting tracks to be shown: tracks that took a detection come first, so
-        # with max_tracks 1 a hidden track that finds its nose again replaces the one now coasting.
-        places = self.max_tracks - sum(t.confirmed for t in self._tracks if t.id in taken)
         for track in self._tracks:
             if track.id in taken:
                 seen = usable[taken[track.id]]
@@ -120,12 +117,17 @@ class MultiTracker:
                 track.confirmed = track.confirmed or track.hits >= self.config.confirm_frames
                 steps.append(TrackStep(track.id, track.confirmed, step, seen))
                 survivors.append(track)
-            elif track.confirmed and _within(track.filter.coasting_for(), self.config.keep_id_s):
+        # Coasting tracks are shown in the places the tracks that took a detection leave, so with
+        # max_tracks 1 a hidden track that finds its nose again replaces the one now coasting.
+        places = self.max_tracks - sum(step.confirmed for step in steps)
+        for track in self._tracks:
+            if track.id not in taken and track.confirmed and _within(track.filter.coasting_for(), self.config.keep_id_s):
                 visible = _within(track.filter.coasting_for(), self.config.max_coast_s) and places > 0
                 places -= visible
                 steps.append(TrackStep(track.id, True, track.filter.coast(), None, visible))
                 survivors.append(track)
-        self._tracks = survivors  # the rest end: on probation and missed, or past keep_id_s
+        # The rest end: on probation and missed, or past keep_id_s. Oldest first, as they were made.
+        self._tracks = sorted(survivors, key=lambda t: t.id)
 
         unclaimed: list[Observation] = []
         # A hidden track (coasting past max_coast_s, kept for its id) does not hold a place: with
