@@ -20,11 +20,15 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, WeightedRandomSampler
 
 from .data import AugmentConfig, NoseDataset, Sample, SkippedSample, load_samples, model_view, split_names
 from .evaluate import EvalSummary, footage_cases, predict, predict_footage, summarize, summarize_footage
 from .footage import FootageMix
+from .frames import (
+    FrameLabelsError, RealFrame, RealFrameDataset, choose_threshold, load_frames, predict_frames, read_frame_labels,
+    score_frames, split_by_clip,
+)
 from .files import atomic_path, atomic_text, check_outputs, os_reason
 from .heatmap import render_targets
 from .labels import read_labels
@@ -38,7 +42,8 @@ from .weights import ModelInfo, WeightsError, load_model, save_weights
 # Losses are read back every this many steps: reading one waits for the device to finish the
 # step, so reading every step would stall a GPU's queue of launched work.
 LOSS_READ_STEPS = 20
-CHECKPOINT_KEYS = ("input_size", "epochs", "batch_size", "sigma", "final_batchnorm", "val_fraction", "split_seed")
+CHECKPOINT_KEYS = ("input_size", "epochs", "batch_size", "sigma", "final_batchnorm", "val_fraction", "split_seed",
+                   "real_share", "epoch_size")
 
 
 class TrainingError(Exception):
@@ -78,6 +83,16 @@ class TrainConfig:
     # Start from these weights instead of random ones (fine-tuning, e.g. at a larger input size:
     # the network is fully convolutional, so weights trained at one size load at any other).
     init_weights: Path | None = None
+    # Hand-labelled video frames (footage labels files, model/frames.py): split by clip, mixed into
+    # training at `real_share` of the views, and, when any are held out, the judge of every epoch
+    # and of the presence threshold (the frames right by the footage rule).
+    real_labels: list[Path] = field(default_factory=list)
+    videos: Path | None = None  # where the labels files' clips are, when not beside them
+    real_share: float = 0.4
+    real_val_fraction: float = 0.2  # of the clips
+    # Views per epoch (0: one per training portrait). With real frames the views are drawn with
+    # replacement at the shares above.
+    epoch_size: int = 0
 
     @property
     def checkpoint_path(self) -> Path:
@@ -100,6 +115,7 @@ class EpochRecord:
     threshold: float  # presence threshold chosen on the footage validation set (0 without footage)
     lr: float
     seconds: float
+    real_right: float = float("nan")  # share of held-out real frames right at `threshold` (nan without them)
 
 
 @dataclass
@@ -160,6 +176,8 @@ def _score(record: EpochRecord) -> float:
     """Higher is better. Portraits only: minus the validation mean. With footage: the share of
     footage views right, less 1 point per model pixel of portrait mean error, so a footage gain
     cannot hide a portrait regression."""
+    if not math.isnan(record.real_right):
+        return record.real_right - 0.01 * record.val_mean
     if math.isnan(record.footage_accuracy):
         return -record.val_mean
     return record.footage_accuracy - 0.01 * record.val_mean
@@ -204,6 +222,25 @@ def load_split(config: TrainConfig, reporter: Reporter) -> tuple[list[Sample], l
     return train_set, val_set, skipped
 
 
+def load_real_split(config: TrainConfig, reporter: Reporter) -> tuple[list[RealFrame], list[RealFrame]]:
+    """The labelled real frames of `config`, split by clip into training and validation sides."""
+    frames: list[RealFrame] = []
+    for path in config.real_labels:
+        try:
+            label_file = read_frame_labels(Path(path))
+        except FrameLabelsError as exc:
+            raise TrainingError(str(exc)) from exc
+        for problem in label_file.problems:
+            reporter.note(f"skipped label row: {problem.describe(path)}")
+        loaded, skipped = load_frames(label_file, config.videos)
+        for item in skipped:
+            reporter.note(f"skipped frame: {item.describe(path)}")
+        frames += loaded
+    if config.real_labels and not frames:
+        raise TrainingError(f"no usable labelled frame in {', '.join(map(str, config.real_labels))}")
+    return split_by_clip(frames, config.real_val_fraction, config.split_seed)
+
+
 def _write_history(history: list[EpochRecord], path: Path) -> None:
     with atomic_text(path) as handle:
         writer = csv.DictWriter(handle, fieldnames=list(asdict(history[0]).keys()))
@@ -238,7 +275,7 @@ def _check_outputs(config: TrainConfig) -> None:
     """Before any work: no output of training (weights, checkpoint, history, plots) may replace
     one of its inputs (the label file, an image, the initial weights) or be unwritable."""
     images = Path(config.images)
-    inputs = [Path(config.labels), *([Path(config.init_weights)] if config.init_weights else [])]
+    inputs = [Path(config.labels), *map(Path, config.real_labels), *([Path(config.init_weights)] if config.init_weights else [])]
     if images.is_dir():
         inputs += [entry for entry in images.iterdir() if entry.is_file()]
     outputs = [config.out, config.checkpoint_path, *(config.artifact(kind) for kind in ("loss.png", "heatmaps.png", "history.csv"))]
@@ -256,16 +293,33 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     except ValueError as exc:
         raise TrainingError(str(exc)) from exc
     train_set, val_set, skipped = load_split(config, reporter)
+    real_train, real_val = load_real_split(config, reporter)
 
-    batch_size = min(config.batch_size, len(train_set))
+    batch_size = min(config.batch_size, len(train_set) + len(real_train))
     workers = config.workers if config.workers >= 0 else (min(8, os.cpu_count() or 1) if device.type == "cuda" else 1)
+    portraits = NoseDataset(train_set, config.input_size, config.augment, config.footage)
+    epoch_size = config.epoch_size or len(train_set)
+    if real_train:
+        # Each view is a portrait (or a composite made from one) or a real frame, at real_share.
+        share = config.real_share
+        weights = [(1 - share) / len(train_set)] * len(train_set) + [share / len(real_train)] * len(real_train)
+        dataset = ConcatDataset([portraits, RealFrameDataset(real_train, config.input_size)])
+        sampler = WeightedRandomSampler(weights, epoch_size, replacement=True, generator=generator)
+        loader_order = {"sampler": sampler}
+    elif config.epoch_size:
+        dataset = portraits
+        loader_order = {"sampler": torch.utils.data.RandomSampler(portraits, replacement=True, num_samples=epoch_size,
+                                                                  generator=generator)}
+    else:
+        dataset, loader_order = portraits, {"shuffle": True, "generator": generator}
     loader = DataLoader(
-        NoseDataset(train_set, config.input_size, config.augment, config.footage),
-        batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
-        generator=generator, persistent_workers=workers > 0, pin_memory=device.type == "cuda",
+        dataset, batch_size=batch_size, drop_last=True, num_workers=workers,
+        persistent_workers=workers > 0, pin_memory=device.type == "cuda", **loader_order,
     )
     steps_per_epoch = len(loader)
-    footage_val = footage_cases(val_set, config.input_size, config.split_seed) if config.footage else []
+    # Held-out real frames judge each epoch when there are any; the composites then are not scored
+    # every epoch (they cost a minute an epoch on a CPU; `pettrack eval` scores them).
+    footage_val = footage_cases(val_set, config.input_size, config.split_seed) if config.footage and not real_val else []
 
     net_config = NetConfig(config.input_size, config.final_batchnorm)
     model = NoseNet(net_config)
@@ -309,9 +363,13 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         net=net_config, sigma=config.sigma,
         training={
             "data": {"images": str(config.images), "labels": str(config.labels),
-                     "train_images": len(train_set), "val_images": len(val_set), "skipped": len(skipped)},
+                     "train_images": len(train_set), "val_images": len(val_set), "skipped": len(skipped),
+                     **({"real_labels": [str(p) for p in config.real_labels],
+                         "real_train_frames": len(real_train), "real_val_frames": len(real_val),
+                         "real_train_clips": sorted({f.clip for f in real_train}),
+                         "real_val_clips": sorted({f.clip for f in real_val})} if config.real_labels else {})},
             "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
-                       if k not in ("images", "labels", "out", "resume", "device", "workers")},
+                       if k not in ("images", "labels", "out", "resume", "device", "workers", "real_labels")},
             "hardware": _hardware(device),
             "torch": torch.__version__,
         },
@@ -319,6 +377,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     reporter.begin(
         config.epochs, start_epoch, steps_per_epoch,
         f"{len(train_set)} training / {len(val_set)} validation images, {len(skipped)} skipped, "
+        + (f"{len(real_train)} / {len(real_val)} real frames, " if config.real_labels else "") +
         f"device {device}, precision {autocast or 'fp32'}, batch {batch_size}",
     )
     started = time.time()
@@ -348,20 +407,27 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
 
         # A new Localizer each epoch: it runs a BatchNorm-folded copy of the EMA weights as they are now.
         evaluator = Localizer(ema.module, info, device, autocast)
-        summary = summarize(predict(evaluator, val_set, batch_size=64))
+        portrait_predictions = predict(evaluator, val_set, batch_size=64)
+        summary = summarize(portrait_predictions)
         footage = summarize_footage(predict_footage(evaluator, footage_val, batch_size=64)) if footage_val else None
+        real = None
+        if real_val:
+            results = predict_frames(evaluator, real_val, batch_size=32)
+            real = score_frames(results, choose_threshold(results, np.array([p.confidence for p in portrait_predictions])))
+        threshold = real.threshold if real else footage.threshold if footage else 0.0
         record = EpochRecord(
             epoch, float(np.mean(losses)), summary.model.mean, summary.model.median,
             summary.pck["pck@10"], summary.pixels.mean,
-            footage.accuracy if footage else float("nan"), footage.threshold if footage else 0.0,
-            scheduler.get_last_lr()[0], time.time() - epoch_start,
+            footage.accuracy if footage else float("nan"), threshold,
+            scheduler.get_last_lr()[0], time.time() - epoch_start, real.right if real else float("nan"),
         )
         history.append(record)
         improved = best is None or _score(record) > _score(best)
         if improved:
             best, best_summary, bad_epochs = record, summary, 0
             info.presence_threshold = record.threshold
-            info.metrics = {"epoch": epoch, **summary.to_dict(), **({"footage": footage.to_dict()} if footage else {})}
+            info.metrics = {"epoch": epoch, **summary.to_dict(), **({"footage": footage.to_dict()} if footage else {}),
+                            **({"real_frames": real.to_dict()} if real else {})}
             info.training["seconds"] = round(time.time() - started, 1)
             info.training["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             save_weights(config.out, ema.module, info)

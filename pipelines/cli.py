@@ -709,6 +709,14 @@ def train_command(
     init_weights: Optional[Path] = typer.Option(
         None, "--init-weights", help="Start from these weights (fine-tune), e.g. a model trained at a smaller --input-size."
     ),
+    footage_labels: list[Path] = typer.Option(
+        [], "--footage-labels", help="Hand-labelled video frames (file,clip,frame,width,height,visible,noses; repeatable): "
+        "split by clip, mixed into training, and, when clips are held out, the judge of each epoch and of the presence threshold.",
+    ),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="Folder of the clips a --footage-labels file names, when they are not beside it."),
+    real_share: float = typer.Option(0.4, "--real-share", min=0.0, max=1.0, help="Share of training views drawn from the real frames."),
+    real_val_fraction: float = typer.Option(0.2, "--real-val-fraction", min=0.0, max=0.9, help="Share of the real frames' clips held out for validation."),
+    epoch_size: int = typer.Option(0, "--epoch-size", min=0, help="Training views per epoch (0: one per training image)."),
 ) -> None:
     """Train the nose localizer; writes weights, a checkpoint, a loss plot and heat-map pictures."""
     if footage and no_augment:
@@ -721,6 +729,8 @@ def train_command(
         augment=AugmentConfig.none() if no_augment else AugmentConfig(),
         footage=FootageMix() if footage else None,
         device=device, precision=precision, workers=workers, resume=resume, init_weights=init_weights,
+        real_labels=list(footage_labels), videos=videos, real_share=real_share, real_val_fraction=real_val_fraction,
+        epoch_size=epoch_size,
     )
     try:
         with _outputs_refused(), RichTrainReporter() as reporter:

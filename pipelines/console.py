@@ -130,6 +130,8 @@ class RichTrainReporter:
             f"median {record.val_median:6.2f} px  PCK@10 {record.pck10:6.1%}  "
             + ("" if math.isnan(record.footage_accuracy) else  # nan: trained without a footage set
                f"footage right {record.footage_accuracy:6.1%} at {record.threshold:.2f}  ")
+            + ("" if math.isnan(record.real_right) else  # nan: no held-out real frames
+               f"real frames right {record.real_right:6.1%} at {record.threshold:.2f}  ")
             + f"lr {record.lr:.2e}  "
             f"{record.seconds:5.1f}s {mark}",
             highlight=False,
