@@ -1,7 +1,20 @@
 """pettrack.model: the nose localizer — network, heat-map codec, geometry, data, training,
-evaluation and weights. Knows nothing of video or tracking."""
+evaluation and weights. Knows nothing of video or tracking.
 
-from .localizer import Detection, Localizer
-from .weights import ModelInfo, WeightsError, default_weights_path, load_model
+The names below are imported on first use: every `pettrack.model.*` import passes through this
+package, and the command line must answer --help without loading torch.
+"""
 
-__all__ = ["Detection", "Localizer", "ModelInfo", "WeightsError", "default_weights_path", "load_model"]
+_PUBLIC = {
+    "Detection": "localizer", "Localizer": "localizer",
+    "ModelInfo": "weights", "WeightsError": "weights", "default_weights_path": "weights", "load_model": "weights",
+}
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

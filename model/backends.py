@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from .net import NoseNet, normalization_stats, normalize
+from .settings import BACKENDS
 
-BACKENDS = ("auto", "torch", "openvino")
 INSTALL_OPENVINO = 'the OpenVINO backend needs OpenVINO: pip install "pettrack[openvino]"'
 
 
@@ -161,6 +161,34 @@ def weights_digest(model: NoseNet) -> str:
     return digest.hexdigest()[:24]
 
 
+# Where an int8 IR says which weights it was made from (model/quantize.py writes it).
+DIGEST_KEY = ["pettrack", "weights_digest"]
+
+
+class QuantizeError(Exception):
+    """No int8 model could be made or used."""
+
+
+def read_int8_model(core, path: Path, weights_digest: str):
+    """The int8 IR at `path`, checked against the weights it must have been made from."""
+    if not path.is_file():
+        raise QuantizeError(
+            f"no int8 model beside the weights ({path}): make one with "
+            f"pettrack export --format openvino --int8 --images DIR --labels FILE --out {path}"
+        )
+    try:
+        quantized = core.read_model(path)
+    except RuntimeError as exc:
+        raise QuantizeError(f"{path}: not a readable OpenVINO model ({str(exc).strip().splitlines()[0]})") from exc
+    made_from = quantized.get_rt_info(DIGEST_KEY).astype(str) if quantized.has_rt_info(DIGEST_KEY) else None
+    if made_from != weights_digest:
+        raise QuantizeError(
+            f"{path}: this int8 model was not made from these weights (they changed since); make it again "
+            "with pettrack export --format openvino --int8"
+        )
+    return quantized
+
+
 class OpenVINOBackend:
     name = "openvino"
 
@@ -170,8 +198,6 @@ class OpenVINOBackend:
         inference precision hint; torch.int8 runs the quantized model at `int8_model` instead
         (model/quantize.py), which must have been made from `model`'s weights."""
         import openvino as ov
-
-        from .quantize import read_int8_model
 
         self.device = torch.device("cpu")
         self.precision = {None: "f32", torch.bfloat16: "bf16", torch.float16: "f16", torch.int8: "int8"}[precision]

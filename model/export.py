@@ -56,8 +56,8 @@ def _export_openvino(model: NoseNet, info: ModelInfo, out: Path, calibration: li
     if out.suffix != ".xml":
         raise ExportError(f"{out}: an OpenVINO model is NAME.xml (with NAME.bin written beside it)")
     try:
-        from .backends import convert_to_openvino, save_openvino_model, weights_digest
-        from .quantize import DIGEST_KEY, QuantizeError, quantize_int8
+        from .backends import DIGEST_KEY, QuantizeError, convert_to_openvino, save_openvino_model, weights_digest
+        from .quantize import quantize_int8
 
         model = copy.deepcopy(model).float().cpu().eval()
         if calibration is None:

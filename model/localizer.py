@@ -19,14 +19,12 @@ from .geometry import Letterbox
 from .heatmap import decode_peaks, nms_radius
 from .backends import Backend, OpenVINOBackend, TorchBackend, choose_backend
 from .net import NoseNet, fold_batchnorm
+from .settings import MAX_PETS
 from .weights import ModelInfo, int8_model_path, load_model, weights_file
 
 T = TypeVar("T")
 # int8 is not an autocast dtype: it runs the weights' quantized OpenVINO model (model/quantize.py).
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.int8}
-# Most noses reported per image unless --max-pets says otherwise: a litter fits, a textured rug's
-# hundred weak maxima do not.
-MAX_PETS = 16
 
 
 @dataclass(frozen=True)
@@ -148,23 +146,6 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     if name not in PRECISIONS:
         raise ValueError(f"unknown precision {name!r} (use auto, {', '.join(PRECISIONS)})")
     return PRECISIONS[name]
-
-
-@dataclass(frozen=True)
-class LocalizerSettings:
-    """What Localizer.load needs, as plain values: the CLI loads its model from them, and so does
-    every worker of a distributed job (a Ray actor), each in its own process."""
-
-    weights: Path | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    min_confidence: float | None = None
-    backend: str = "auto"
-    max_pets: int = MAX_PETS
-
-    def load(self) -> "Localizer":
-        return Localizer.load(self.weights, self.device, self.precision, self.min_confidence, self.backend,
-                              self.max_pets)
 
 
 class Localizer:

@@ -6,6 +6,9 @@ the integer units. The quantized model is an OpenVINO IR (.xml + .bin) that live
 weights it was made from: `NAME.safetensors` -> `NAME.int8.xml`. `pettrack export --format
 openvino --int8` makes one; the shipped `default` has one.
 
+Running an int8 model is the OpenVINO backend's (model/backends.py reads and checks the IR);
+this module makes one, so the import order stays one way: backends <- quantize.
+
 The weights file stays the source of truth: its metadata (input size, sigma, presence
 threshold) is read from it, and the IR records the digest of the weights it was quantized from,
 so an IR that no longer matches its weights (they were retrained) is refused, not silently used.
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .backends import DIGEST_KEY, QuantizeError, convert_to_openvino, weights_digest
 from .data import Sample, model_view
 from .evaluate import footage_cases
 from .net import NoseNet
@@ -27,13 +31,7 @@ from .net import NoseNet
 CALIBRATION_COUNT = 300
 # The footage views of the calibration set are drawn with this seed, not the validation set's 0.
 CALIBRATION_SEED = 1
-# Where the IR says which weights it was made from.
-DIGEST_KEY = ["pettrack", "weights_digest"]
 INSTALL_NNCF = 'int8 quantization needs OpenVINO and NNCF: pip install "pettrack[quantize]"'
-
-
-class QuantizeError(Exception):
-    """No int8 model could be made or used."""
 
 
 def calibration_views(samples: list[Sample], size: int, count: int = CALIBRATION_COUNT) -> list[np.ndarray]:
@@ -56,32 +54,10 @@ def quantize_int8(folded: NoseNet, views: list[np.ndarray]):
         import nncf
     except ImportError as exc:
         raise QuantizeError(INSTALL_NNCF) from exc
-    from .backends import convert_to_openvino, weights_digest
-
     if not views:
         raise QuantizeError("no calibration images")
     converted = convert_to_openvino(folded, views[0].shape[0])
     dataset = nncf.Dataset(views, lambda view: view[None])
     quantized = nncf.quantize(converted, dataset, subset_size=len(views))
     quantized.set_rt_info(weights_digest(folded), DIGEST_KEY)
-    return quantized
-
-
-def read_int8_model(core, path: Path, weights_digest: str):
-    """The int8 IR at `path`, checked against the weights it must have been made from."""
-    if not path.is_file():
-        raise QuantizeError(
-            f"no int8 model beside the weights ({path}): make one with "
-            f"pettrack export --format openvino --int8 --images DIR --labels FILE --out {path}"
-        )
-    try:
-        quantized = core.read_model(path)
-    except RuntimeError as exc:
-        raise QuantizeError(f"{path}: not a readable OpenVINO model ({str(exc).strip().splitlines()[0]})") from exc
-    made_from = quantized.get_rt_info(DIGEST_KEY).astype(str) if quantized.has_rt_info(DIGEST_KEY) else None
-    if made_from != weights_digest:
-        raise QuantizeError(
-            f"{path}: this int8 model was not made from these weights (they changed since); make it again "
-            "with pettrack export --format openvino --int8"
-        )
     return quantized

@@ -11,46 +11,33 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
-import torch
 import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pettrack.model.backends import BACKENDS, BackendError
-from pettrack.model.data import AugmentConfig, load_samples, split_names
-from pettrack.model.evaluate import (
-    footage_cases, predict, predict_footage, presence_scores, summarize, summarize_footage, write_report_csv,
-    write_worst_gallery,
-)
-from pettrack.model.footage import FootageMix
-from pettrack.model.export import ExportError, export_model
+# Only light modules here: --help and usage errors answer before torch, OpenVINO, OpenCV, SciPy,
+# matplotlib or Ray load (tests/test_startup.py keeps it so). Each command imports its work when
+# it runs.
 from pettrack.model.files import OutputError, check_outputs, same_file
 from pettrack.model.labels import LabelFile, read_labels
-from pettrack.model.localizer import MAX_PETS, Localizer, LocalizerSettings, resolve_device
-from pettrack.model.plots import plot_presence
-from pettrack.model.quantize import QuantizeError, calibration_views
-from pettrack.model.train import TrainConfig, TrainingError, train
-from pettrack.model.weights import WeightsError, weights_file
-from pettrack.tracker import TrackerConfig
+from pettrack.model.settings import BACKENDS, MAX_PETS, PRECISION_NAMES, LocalizerSettings
 
-from .camera import CameraOptions, SourceError, display_available, parse_source, run_camera
-from .console import (
-    RichTrainReporter, describe_error, err, fail, footage_table, out, progress, say, shown, summary_table, warn,
-)
-from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
-from .manifest import Manifest
-from .ray_engine import EngineUnavailable, JobSummary, VideoOutcome, manifest_path, run_folder_job, run_video_job
+from .console import describe_error, err, fail, out, progress, say, shown, summary_table, warn
 from .exports import INSTALL_EXPORT, TrackExportError, export_path, export_track, exports_available, parse_formats
+from .manifest import Manifest
 from .report import REPORT_NAME, find_runs, write_report
-from .sinks import open_csv
 from .tables import RunRecord, TrackFileError, load_track, plot_path, record_path
-from .track_plot import plot_track
-from .runner import device_defaults
-from .video import VideoOptions, VideoOutputs, plan_outputs, run_video
-from .video_io import VideoError, frame_range, probe
+
+if TYPE_CHECKING:
+    from pettrack.model.localizer import Localizer
+    from pettrack.tracker import TrackerConfig
+
+    from .folder import ImageFailure, ImageResult
+    from .ray_engine import JobSummary
+    from .video import VideoOptions, VideoOutputs
 
 app = typer.Typer(
     name="pettrack",
@@ -104,7 +91,7 @@ BackendOption = typer.Option(
 
 
 PrecisionOption = typer.Option(
-    "auto", "--precision", callback=one_of("auto", "fp32", "bf16", "fp16", "int8"),
+    "auto", "--precision", callback=one_of(*PRECISION_NAMES),
     help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), fp32, bf16, fp16, or int8: the weights' "
          "quantized OpenVINO model (CPU; the shipped default has one; see docs/benchmarks.md for its accuracy).",
 )
@@ -142,6 +129,8 @@ TrackerOption = typer.Option(
 
 
 def _tracker_config(path: Optional[Path]) -> TrackerConfig:
+    from pettrack.tracker import TrackerConfig
+
     if path is None:
         return TrackerConfig()
     try:
@@ -163,6 +152,9 @@ def _outputs_refused(prefix: str = "") -> Iterator[None]:
 
 
 def _load_localizer(settings: LocalizerSettings) -> Localizer:
+    from pettrack.model.backends import BackendError, QuantizeError
+    from pettrack.model.weights import WeightsError
+
     try:
         return settings.load()
     except BackendError as exc:
@@ -198,6 +190,11 @@ def folder(
     chunk: int = typer.Option(64, "--chunk", min=1, help="With --engine ray: images per task."),
 ) -> None:
     """Locate the nose in every image of a folder: a table, or CSV with [bold]--csv[/]."""
+    from .folder import CSV_COLUMNS, FolderOptions, ImageFailure, ImageResult, find_files, run_folder
+    from .ray_engine import EngineUnavailable, run_folder_job
+    from .runner import device_defaults
+    from .sinks import open_csv
+
     if not directory.is_dir():
         fail(f"{directory}: not a folder")
         raise typer.Exit(EXIT_FAILED)
@@ -321,6 +318,10 @@ def video(
     report: bool = typer.Option(False, "--report", help=f"Write {REPORT_NAME} (every run in the output folder) at the end."),
 ) -> None:
     """Track the nose through videos: [bold]NAME.pettrack.csv[/], an annotated [bold]NAME.pettrack.mp4[/] and a plot."""
+    from .runner import device_defaults
+    from .video import VideoOptions, plan_outputs
+    from .video_io import VideoError
+
     if start is not None and end is not None and end <= start:
         raise typer.BadParameter(f"--end {end:g} must be after --start {start:g}", param_hint="--end")
     tracker_config = _tracker_config(tracker)
@@ -404,6 +405,8 @@ def _finish_run(source: Path, outputs: VideoOutputs, formats: tuple[str, ...]) -
 def _plot_and_export(title: str, csv: Path, record: Optional[RunRecord], plot: Optional[Path],
                      formats: tuple[str, ...]) -> list[Path]:
     """A run's plot (when `plot` names it) and exports, made from its CSV (read once) and record."""
+    from .track_plot import plot_track
+
     table = load_track(csv)
     made = [plot_track(table, record, plot, title)] if plot else []
     return made + (export_track(csv, table, record, formats) if formats else [])
@@ -417,6 +420,8 @@ def _write_report(planned: list[VideoOutputs], out_dir: Optional[Path]) -> None:
 
 def _device_type(device: str) -> str:
     """The kind of device a name stands for, without loading a model (for a Ray job's defaults)."""
+    from pettrack.model.localizer import resolve_device
+
     try:
         return resolve_device(device).type
     except ValueError as exc:
@@ -429,6 +434,8 @@ def _track_on_ray(sources: list[Path], planned: list[VideoOutputs], options: Vid
                   actors: Optional[int], overwrite: bool) -> set[Path]:
     """The video job on Ray: a bar for the job, a table at the end, the job record beside the
     outputs. Returns the inputs done in this run."""
+    from .ray_engine import EngineUnavailable, manifest_path, run_video_job
+
     manifest = Manifest(manifest_path(sources, out_dir))
     with progress("videos") as bar:
         task = bar.add_task("videos", total=len(sources), rate="")
@@ -486,6 +493,9 @@ def _unique(paths: list[Path]) -> list[Path]:
 
 
 def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, options: VideoOptions) -> None:
+    from .video import run_video
+    from .video_io import VideoError, frame_range, probe
+
     info = probe(source)
     say(f"{source}: {info.width}x{info.height}, {info.frame_count} frames at {float(info.rate):.3f} fps"
         f" ({info.rate}){f', rotated {info.rotation} degrees' if info.rotation else ''}")
@@ -514,6 +524,8 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
     if outputs.video:
         say(f"  video: {outputs.video} [{summary.codec}]")
     if localizer.device.type == "cuda":
+        import torch
+
         say(f"  peak GPU memory: {torch.cuda.max_memory_allocated(localizer.device) / 2**20:.0f} MiB")
 
 
@@ -535,6 +547,8 @@ def camera(
     precision: str = PrecisionOption,
 ) -> None:
     """Live mode: track the nose on a camera or stream as it happens (Ctrl-C to stop)."""
+    from .camera import CameraOptions, SourceError, display_available, parse_source, run_camera
+
     tracker_config = _tracker_config(tracker)
     if show and not display_available():
         warn("--show", "no display available (DISPLAY is not set); running without a window")
@@ -578,6 +592,9 @@ def export(
 ) -> None:
     """Export the model. onnx/torchscript: letterboxed, normalised NCHW float in; openvino: letterboxed uint8 NHWC RGB
     in (normalisation inside). Out: the heat-map."""
+    from pettrack.model.export import ExportError, export_model
+    from pettrack.model.weights import WeightsError, weights_file
+
     if int8 and fmt != "openvino":
         raise typer.BadParameter("int8 quantization is for --format openvino", param_hint="--int8")
     if int8 and (images is None or labels is None):
@@ -616,6 +633,9 @@ def _read_label_file(labels: Path) -> LabelFile:
 def _calibration_views(images: Path, labels: Path, size: int) -> list:
     """The int8 calibration inputs: from the training side of train's deterministic split, so the
     validation images that measure the int8 model's accuracy are never seen by it."""
+    from pettrack.model.data import load_samples, split_names
+    from pettrack.model.quantize import calibration_views
+
     label_file = _read_label_file(labels)
     train_side, _ = split_names([label.name for label in label_file.labels], 0.1)
     chosen = [label for label in label_file.labels if label.name in train_side]
@@ -719,6 +739,12 @@ def train_command(
     epoch_size: int = typer.Option(0, "--epoch-size", min=0, help="Training views per epoch (0: one per training image)."),
 ) -> None:
     """Train the nose localizer; writes weights, a checkpoint, a loss plot and heat-map pictures."""
+    from pettrack.model.data import AugmentConfig
+    from pettrack.model.footage import FootageMix
+    from pettrack.model.train import TrainConfig, TrainingError, train
+
+    from .console import RichTrainReporter
+
     if footage and no_augment:
         fail("--footage builds augmented footage views; it cannot be combined with --no-augment")
         raise typer.Exit(2)
@@ -771,6 +797,15 @@ def eval_command(
 ) -> None:
     """Measure accuracy on labelled images: distance statistics and PCK on the photos, and hit rate
     and nose-free rejection on the footage set built from them."""
+    from pettrack.model.data import load_samples, split_names
+    from pettrack.model.evaluate import (
+        footage_cases, predict, predict_footage, presence_scores, summarize, summarize_footage, write_report_csv,
+        write_worst_gallery,
+    )
+    from pettrack.model.plots import plot_presence
+
+    from .console import footage_table
+
     if report is not None:
         with _outputs_refused(f"--report {report}: "):
             check_outputs([report / name for name in ("predictions.csv", "worst.png", "presence.png")], [labels])

@@ -4,6 +4,7 @@ for data such as CSV), and the rich training reporter."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,8 +20,10 @@ from rich.progress import (
 from rich.table import Table
 
 from pettrack.model.files import final_path, undecodable_as_escapes
-from pettrack.model.evaluate import FOOTAGE_SCALES, EvalSummary, FootageSummary
-from pettrack.model.train import EpochRecord
+
+if TYPE_CHECKING:  # the command line imports this module before it knows it needs a model
+    from pettrack.model.evaluate import EvalSummary, FootageSummary
+    from pettrack.model.train import EpochRecord
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -72,6 +75,8 @@ def progress(unit: str = "images") -> Progress:
 
 
 def footage_table(summary: FootageSummary, source: str) -> Table:
+    from pettrack.model.evaluate import FOOTAGE_SCALES
+
     table = Table(title=f"Footage set ({source}), presence threshold {summary.threshold:.3f}", title_justify="left")
     for name in ("pet size", "views", "hit rate", "found", "mean px", "median px"):
         table.add_column(name, justify="left" if name == "pet size" else "right")

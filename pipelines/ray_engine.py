@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pettrack.model.localizer import LocalizerSettings
+from pettrack.model.settings import LocalizerSettings
 
 from .folder import FolderOptions, FolderSummary, ImageFailure, ImageResult, csv_name, run_folder
 from .manifest import DONE, FAILED, MANIFEST_NAME, RETRY, Manifest

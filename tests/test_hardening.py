@@ -266,10 +266,10 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path)
 
     program = (
         "import sys\n"
-        "import pettrack.pipelines.cli as cli\n"
+        "import pettrack.pipelines.folder as folder\n"
         "def planted(*args, **kwargs):\n"
         "    raise RuntimeError('a planted bug')\n"
-        "cli.run_folder = planted\n"
+        "folder.run_folder = planted  # the folder command imports it when it runs\n"
         "from pettrack.pipelines.entry import main\n"
         "main()\n"
     )
