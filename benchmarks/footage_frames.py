@@ -1,97 +1,94 @@
-"""Score models on hand-labelled real footage frames and draw contact sheets of them.
+"""Score models on hand-labelled real footage frames, per clip, and draw contact sheets of them.
 
-The set is ../shared/data/footage-noses/ (README there): frames of the shared clips, each marked
-by two annotators with every visible nose or "no nose visible". The scoring rule is that set's: a
-frame is right when the reported point lies within 5% of the frame's short side of a labelled
-nose, or, for a frame with no visible nose, when no point is reported. Disputed frames are left
-out.
+Two sets, in one run, for every model given:
+- dev: ../shared/data/footage-noses/ (dog, kitten): the development set we report on and never
+  train on;
+- val: the validation clips of ../shared/data/footage-train/, split off by clip exactly as
+  `pettrack train --footage-labels` splits them (seed 0, 20% of the clips): never trained on.
+plus the held-out portraits (the validation side of pet-noses' train_noses.txt): the share given
+a point, and the mean / median / PCK@10 in model pixels with a missing point counted as a miss.
 
-    python benchmarks/footage_frames.py                         # the shipped default model
-    python benchmarks/footage_frames.py --weights runs/x.safetensors --weights default \
-        --sheet docs/images/footage          # compare models; contact sheets per model and clip
+The scoring rule is the sets' own: a frame is right when the highest reported point lies within
+5% of the frame's short side of a labelled nose, or, for a frame with no visible nose, when no
+point is reported. Disputed frames are left out. In frames with several noses, every reported
+point is matched to at most one nose (found / precision).
 
-Prints one row per model (frames right, nose frames hit, no-nose frames given a point) and the
-share of frames right at a sweep of presence thresholds (the model's own is marked).
+    python benchmarks/footage_frames.py --weights old.safetensors --weights default
+    python benchmarks/footage_frames.py --weights default --sheet docs/images/footage   # contact sheets
+    python benchmarks/footage_frames.py --per-clip                                      # a row per clip
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from pettrack.model.images import load_image
-from pettrack.model.localizer import Detection, Localizer
+from pettrack.model.data import load_samples, split_names
+from pettrack.model.evaluate import predict
+from pettrack.model.frames import HIT_SHARE, FrameResult, load_frames, predict_frames, read_frame_labels, score_frames, split_by_clip
+from pettrack.model.labels import read_labels
+from pettrack.model.localizer import Localizer
 from pettrack.pipelines.draw import draw_nose
 
-DEFAULT_SET = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "footage-noses"
-HIT_SHARE = 0.05  # of the frame's short side
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+DEV_SET = SHARED / "data" / "footage-noses" / "labels.csv"
+TRAIN_SET = SHARED / "data" / "footage-train" / "labels.csv"
+PORTRAITS = SHARED / "data" / "pet-noses"
 LABEL_RGB, MISS_RGB = (40, 220, 40), (255, 60, 60)
+SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+PORTRAIT_CONFIDENCES: dict[str, np.ndarray] = {}  # weights -> the held-out portraits' peak heights
 
 
-@dataclass(frozen=True)
-class LabelledFrame:
-    file: str
-    clip: str
-    frame: int
-    visible: str  # yes, no or disputed
-    noses: list[tuple[float, float]]
+def real_sets(val_fraction: float = 0.2, seed: int = 0) -> dict[str, list]:
+    dev, _ = load_frames(read_frame_labels(DEV_SET))
+    labelled, _ = load_frames(read_frame_labels(TRAIN_SET), SHARED / "videos-train")
+    _, val = split_by_clip(labelled, val_fraction, seed)
+    return {"dev": dev, "val": val}
 
 
-def read_frames(folder: Path) -> list[LabelledFrame]:
-    rows = []
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            noses = [tuple(float(v) for v in pair.split()) for pair in row["noses"].split(";") if pair.strip()]
-            rows.append(LabelledFrame(row["file"], row["clip"], int(row["frame"]), row["visible"], noses))
-    return rows
+def held_out_portraits(input_size: int = 256):
+    labels = read_labels(PORTRAITS / "train_noses.txt").labels
+    samples, _ = load_samples(PORTRAITS / "images", labels, max_side=int(input_size * 1.3) + 2)
+    _, val = split_names([s.name for s in samples], 0.1, 0)
+    return [s for s in samples if s.name in val]
 
 
-def is_right(frame: LabelledFrame, detection: Detection, short_side: int, threshold: float) -> bool:
-    reported = detection.confidence >= threshold
-    if frame.visible == "no":
-        return not reported
-    if not reported:
-        return False
-    return any(np.hypot(detection.x - x, detection.y - y) <= HIT_SHARE * short_side for x, y in frame.noses)
+def portrait_figures(localizer: Localizer, portraits) -> dict[str, float]:
+    """Share given a point, and mean / median / PCK@10 in model pixels where a missing point
+    counts as a miss (an infinite error)."""
+    predictions = predict(localizer, portraits, batch_size=32)
+    kept = np.array([p.confidence >= localizer.min_confidence for p in predictions])
+    PORTRAIT_CONFIDENCES[localizer.weights_name] = np.array([p.confidence for p in predictions])
+    errors = np.array([p.distance_model if k else np.inf for p, k in zip(predictions, kept)])
+    finite = errors[np.isfinite(errors)]
+    return {"given": kept.mean(), "mean": finite.mean(), "median": float(np.median(errors)),
+            "pck10": float((errors <= 10).mean()), "count": len(predictions)}
 
 
-def score(frames: list[LabelledFrame], detections: list[Detection], shorts: list[int], threshold: float) -> dict:
-    judged = [(f, d, s) for f, d, s in zip(frames, detections, shorts) if f.visible in ("yes", "no")]
-    yes = [(f, d, s) for f, d, s in judged if f.visible == "yes"]
-    no = [(f, d, s) for f, d, s in judged if f.visible == "no"]
-    return {
-        "right": np.mean([is_right(f, d, s, threshold) for f, d, s in judged]),
-        "nose_hit": np.mean([is_right(f, d, s, threshold) for f, d, s in yes]),
-        "nose_point_on_nose": np.mean([is_right(f, d, s, 0.0) for f, d, s in yes]),
-        "no_nose_pointed": np.mean([d.confidence >= threshold for _, d, _ in no]) if no else float("nan"),
-        "frames": len(judged), "yes": len(yes), "no": len(no),
-    }
-
-
-def contact_sheet(frames, images, detections, threshold: float, title: str, path: Path, columns: int = 6,
+def contact_sheet(results: list[FrameResult], threshold: float, title: str, path: Path, columns: int = 6,
                   tile_width: int = 320) -> None:
-    """A grid of the frames: labelled noses as green rings, the model's point as a magenta marker
-    (grey when below the presence threshold), the verdict in the corner."""
+    """A grid of the frames: labelled noses as green rings (the 5% radius), the model's points as
+    magenta markers (its best peak grey when below the presence threshold), the verdict on top."""
     tiles = []
-    for frame, rgb, detection in zip(frames, images, detections):
-        image = rgb.copy()
+    for result in results:
+        frame = result.frame
+        image = frame.image.copy()
         short = min(image.shape[:2])
         for x, y in frame.noses:
             cv2.circle(image, (round(x), round(y)), round(HIT_SHARE * short), LABEL_RGB, max(2, short // 180), cv2.LINE_AA)
-        present = detection.confidence >= threshold
-        draw_nose(image, detection.x, detection.y, detection.confidence, colour=(255, 40, 160) if present else (150, 150, 150))
-        verdict = "disputed" if frame.visible == "disputed" else ("right" if is_right(frame, detection, short, threshold) else "WRONG")
+        for (x, y), height in zip(result.peaks * frame.scale, result.heights):
+            if height >= threshold or height == result.heights[0]:
+                draw_nose(image, x, y, height, colour=(255, 40, 160) if height >= threshold else (150, 150, 150))
+        verdict = "right" if result.right(threshold) else "WRONG"
         scale = tile_width / image.shape[1]
         tile = cv2.resize(image, (tile_width, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-        text = f"{frame.clip} #{frame.frame} {frame.visible}: {verdict}"
-        colour = (255, 255, 255) if verdict != "WRONG" else MISS_RGB
+        text = f"{frame.name[-34:]} {'nose' if frame.has_nose else 'no nose'}: {verdict}"
         cv2.rectangle(tile, (0, 0), (tile_width, 18), (0, 0, 0), -1)
-        cv2.putText(tile, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, colour, 1, cv2.LINE_AA)
+        cv2.putText(tile, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, MISS_RGB if verdict == "WRONG" else (255, 255, 255),
+                    1, cv2.LINE_AA)
         tiles.append(tile)
     height = max(t.shape[0] for t in tiles)
     tiles = [cv2.copyMakeBorder(t, 0, height - t.shape[0] + 2, 0, 2, cv2.BORDER_CONSTANT, value=(255, 255, 255)) for t in tiles]
@@ -99,46 +96,79 @@ def contact_sheet(frames, images, detections, threshold: float, title: str, path
         tiles.append(np.full_like(tiles[0], 255))
     grid = np.vstack([np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)])
     banner = np.full((30, grid.shape[1], 3), 255, np.uint8)
-    cv2.putText(banner, title, (6, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(banner, title, (6, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack([banner, grid]), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 82])
 
 
+def percent(value: float) -> str:
+    return "–" if np.isnan(value) else f"{value:.1%}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", type=Path, default=DEFAULT_SET, help="folder with labels.csv and frames/")
-    parser.add_argument("--weights", action="append", help="weights file or shipped name (repeatable)")
-    parser.add_argument("--sheet", type=Path, help="write contact sheets NAME-MODEL-CLIP.jpg with this prefix")
+    parser.add_argument("--weights", action="append", help="weights file or shipped name (repeatable; default: default)")
+    parser.add_argument("--per-clip", action="store_true", help="also a row per clip and model")
+    parser.add_argument("--sheet", type=Path, help="write contact sheets PREFIX-MODEL-SET-CLIP.jpg of the worst clips")
+    parser.add_argument("--worst", type=int, default=4, help="clips per set in the contact sheets")
+    parser.add_argument("--no-portraits", action="store_true", help="skip the held-out portraits")
+    parser.add_argument("--sweep", action="store_true", help="also the figures at a sweep of presence thresholds")
     args = parser.parse_args()
-    frames = read_frames(args.set)
-    images = [load_image(args.set / "frames" / f.file).rgb for f in frames]
-    shorts = [min(image.shape[:2]) for image in images]
-    print(f"{len(frames)} frames: {sum(f.visible == 'yes' for f in frames)} with a nose, "
-          f"{sum(f.visible == 'no' for f in frames)} without, {sum(f.visible == 'disputed' for f in frames)} disputed (left out)")
-    sweep = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-    print("| model | threshold | frames right | nose frames hit | nose frames with the peak on a nose | no-nose frames given a point | "
-          + " | ".join(f"right at {t:.1f}" for t in sweep) + " |")
-    print("|---|---:|---:|---:|---:|---:|" + "---:|" * len(sweep))
+    sets = real_sets()
+    portraits = [] if args.no_portraits else held_out_portraits()
+    for name, frames in sets.items():
+        print(f"{name}: {len(frames)} frames of {len({f.clip for f in frames})} clips, "
+              f"{sum(f.has_nose for f in frames)} with a nose ({sum(len(f.noses) > 1 for f in frames)} with several), "
+              f"{sum(not f.has_nose for f in frames)} without")
+    print()
+    print("| model | threshold | set | frames right | nose frames right | no-nose frames given a point | "
+          "several pets: noses found | precision | portraits given a point | portraits mean / median / PCK@10 |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    clip_rows, sweep_rows = [], []
     for weights in args.weights or ["default"]:
         localizer = Localizer.load(weights, device="cpu", backend="torch")
-        detections = []
-        for start in range(0, len(images), 8):
-            detections += [d.peak for d in localizer.locate(images[start : start + 8])]
         threshold = localizer.min_confidence
-        result = score(frames, detections, shorts, threshold)
-        swept = [score(frames, detections, shorts, t)["right"] for t in sweep]
-        print(f"| {weights} | {threshold:.3f} | {result['right']:.1%} | {result['nose_hit']:.1%} | "
-              f"{result['nose_point_on_nose']:.1%} | {result['no_nose_pointed']:.1%} | "
-              + " | ".join(f"{v:.1%}" for v in swept) + " |")
-        if args.sheet:
-            path = Path(weights)
-            name = weights if len(path.parts) == 1 else f"{path.parent.name}-{path.stem}"  # run folders share stems
-            for clip in sorted({f.clip for f in frames}):
-                chosen = [i for i, f in enumerate(frames) if f.clip == clip]
-                contact_sheet([frames[i] for i in chosen], [images[i] for i in chosen], [detections[i] for i in chosen],
-                              threshold, f"{clip}, model {weights}: green = labelled nose (5% radius), magenta = pettrack, "
-                              f"grey = below the presence threshold {threshold:.2f}",
-                              Path(f"{args.sheet}-{name}-{Path(clip).stem}.jpg"))
+        shown = weights if len(Path(weights).parts) == 1 else f"{Path(weights).parent.name}/{Path(weights).stem}"
+        figures = portrait_figures(localizer, portraits) if portraits else None
+        for set_name, frames in sets.items():
+            results = predict_frames(localizer, frames)
+            score = score_frames(results, threshold)
+            portrait_cells = (f"{figures['given']:.1%} | {figures['mean']:.2f} / {figures['median']:.2f} / {figures['pck10']:.1%}"
+                              if figures and set_name == "dev" else " | ")
+            print(f"| {shown} | {threshold:.3f} | {set_name} | {score.right:.1%} | {percent(score.nose_hit)} | "
+                  f"{percent(score.no_nose_pointed)} | {percent(score.several_found)} | {percent(score.several_precision)} | "
+                  f"{portrait_cells} |")
+            sweep_rows.append((shown, set_name, [score_frames(results, t).right for t in SWEEP],
+                               [score_frames(results, t).no_nose_pointed for t in SWEEP]))
+            for clip, values in score.per_clip.items():
+                clip_rows.append((set_name, clip, shown, values))
+            if args.sheet:
+                worst = sorted(score.per_clip, key=lambda c: score.per_clip[c]["right"])[: args.worst]
+                for clip in worst:
+                    chosen = [r for r in results if r.frame.clip == clip]
+                    contact_sheet(chosen, threshold, f"{clip} ({set_name}), model {shown}: green = labelled nose (5% radius), "
+                                  f"magenta = pettrack, grey = best peak below {threshold:.2f}",
+                                  Path(f"{args.sheet}-{shown.replace('/', '-')}-{set_name}-{Path(clip).stem[-40:]}.jpg"))
+    if args.sweep:
+        print()
+        print("| model | set | " + " | ".join(f"at {t:.1f}: right / no-nose pointed" for t in SWEEP) + " |")
+        print("|---|---|" + "---:|" * len(SWEEP))
+        for shown, set_name, rights, pointed in sweep_rows:
+            print(f"| {shown} | {set_name} | " + " | ".join(f"{r:.1%} / {percent(p)}" for r, p in zip(rights, pointed)) + " |")
+        for shown in dict.fromkeys(row[0] for row in sweep_rows):
+            confidences = next((v for k, v in PORTRAIT_CONFIDENCES.items() if shown in (k, f"{Path(k).parent.name}/{Path(k).stem}")), None)
+            if confidences is not None:
+                print(f"| {shown} | portraits given a point | " + " | ".join(f"{(confidences >= t).mean():.1%}" for t in SWEEP) + " |")
+    if args.per_clip:
+        models = list(dict.fromkeys(row[2] for row in clip_rows))
+        print()
+        print("| set | clip | frames | " + " | ".join(f"right, {m}" for m in models) + " |")
+        print("|---|---|---:|" + "---:|" * len(models))
+        keys = list(dict.fromkeys((s, c) for s, c, _, _ in clip_rows))
+        for set_name, clip in keys:
+            values = {m: v for s, c, m, v in clip_rows if (s, c) == (set_name, clip)}
+            count = next(iter(values.values()))["frames"]
+            print(f"| {set_name} | {clip} | {count} | " + " | ".join(percent(values[m]["right"]) for m in models) + " |")
 
 
 if __name__ == "__main__":

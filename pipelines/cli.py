@@ -437,6 +437,10 @@ def _track_on_ray(sources: list[Path], planned: list[VideoOutputs], options: Vid
     from .ray_engine import EngineUnavailable, manifest_path, run_video_job
 
     manifest = Manifest(manifest_path(sources, out_dir))
+    if not overwrite and all(manifest.complete(source) for source in sources):
+        say(f"all {len(sources)} input(s) already complete (job record: {manifest.path}); nothing to do "
+            "(--overwrite does them again)")
+        return set()
     with progress("videos") as bar:
         task = bar.add_task("videos", total=len(sources), rate="")
         started, frames = time.perf_counter(), 0

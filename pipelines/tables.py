@@ -9,6 +9,7 @@ made again later (`pettrack convert`, `pettrack report`) without running the mod
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,10 @@ class RunRecord:
     complete: bool = True  # False: interrupted, or the source ended early
 
     def save(self, path: Path) -> None:
-        atomic_bytes(path, json.dumps(asdict(self), indent=1, allow_nan=True).encode())
+        """Strict JSON (a browser's JSON.parse reads it): a figure that is not a number, such as the
+        mean confidence of a run that tracked no nose, is written as null."""
+        values = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        atomic_bytes(path, json.dumps(values, indent=1, allow_nan=False).encode())
 
     @classmethod
     def beside(cls, csv_path: Path) -> "RunRecord | None":
@@ -55,7 +59,9 @@ class RunRecord:
     def read(cls, path: Path) -> "RunRecord":
         try:
             values = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
+            floats = {name for name, f in cls.__dataclass_fields__.items() if f.type == "float"}
+            return cls(**{k: (float("nan") if k in floats and values[k] is None else values[k])
+                          for k in cls.__dataclass_fields__ if k in values})
         except (OSError, ValueError, TypeError) as exc:
             raise TrackFileError(f"{path}: not a readable pettrack run record ({exc})") from exc
 

@@ -74,7 +74,8 @@ def test_ray_outputs_equal_the_local_engine_and_a_rerun_skips_them(clips, tmp_pa
     # The same command again: nothing to do, every input is complete.
     again = run_cli("video", *clips, "--out-dir", distributed, "--backend", "torch", "--engine", "ray")
     assert again.returncode == 0, again.stderr
-    assert "3 already complete" in again.stderr and len(records(distributed)) == 3
+    assert "all 3 input(s) already complete" in again.stderr and len(records(distributed)) == 3
+    assert again.stderr.count("\n") == 1, again.stderr  # one line, no empty progress bar
     # An output changed since: that input alone is done again.
     (distributed / "noise.pettrack.csv").write_text("edited\n")
     again = run_cli("video", *clips, "--out-dir", distributed, "--backend", "torch", "--engine", "ray")

@@ -162,6 +162,21 @@ def test_one_pixel_video(tiny_weights, tmp_path):
     assert video_facts(tmp_path / "dot.pettrack.mp4")[:3] == (5, 1, 1)
 
 
+def test_a_run_without_a_nose_writes_strict_json(tiny_weights, tmp_path):
+    """The run record of a run that tracked nothing has no NaN (a browser's JSON.parse refuses it)."""
+    import json
+
+    source = write_video(tmp_path / "grey.mp4", [np.full((32, 48, 3), 100, np.uint8)] * 5, rate=Fraction(25))
+    result = run_cli("video", source, "--out-dir", tmp_path, "--weights", tiny_weights, "--min-confidence", "1", "--no-video")
+    assert result.returncode == 0, result.stderr
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    record = json.loads((tmp_path / "grey.pettrack.json").read_text(), parse_constant=refuse)
+    assert record["tracks"] == 0 and record["mean_confidence"] is None
+
+
 @pytest.mark.parametrize("size", [(64, 48), (63, 47)])  # even sizes take the I420 path, odd ones 4:4:4
 def test_video_writer_keeps_colours(tmp_path, size):
     from pettrack.pipelines.video_io import VideoWriter
