@@ -3,11 +3,12 @@
     slp  NAME.pettrack.slp      SLEAP labels (sleap-io): one skeleton with one node, `nose`;
                                 one SLEAP track per pettrack track; point and instance scores
                                 are the detection confidences.
-    nwb  NAME.pettrack.nwb      NWB with ndx-pose (sleap-io's writer): one PoseEstimation per
-                                track, with each frame's time from the video and the source video
-                                referenced.
+    nwb  NAME.pettrack.nwb      NWB with ndx-pose, laid out as sleap-io writes it: one
+                                PoseEstimation per track, a row for every frame with that frame's
+                                time from the video (NaN where the track has no point), the source
+                                video referenced.
     dlc  NAME.pettrack.dlc.csv  a DeepLabCut-style predictions table (movement's writer): one
-                                individual per track, x, y and likelihood.
+                                individual per track, x, y and likelihood, a row per frame index.
 
 `pip install "pettrack[export]"` installs sleap-io and movement. Reading them back:
 `sleap_io.load_file` reads .slp and .nwb; `movement.io.load_poses.from_file` reads all three
@@ -73,8 +74,7 @@ def export_track(csv_path: Path, table, record: RunRecord | None, formats: tuple
     if not exports_available():
         raise TrackExportError(INSTALL_EXPORT)
     arrays = track_arrays(table)
-    # A coasting point has a position but no detection: confidence 0 (NaN would make sleap-io's
-    # NWB writer drop the point).
+    # A coasting point has a position but no detection: confidence 0 (NaN is kept for "no point").
     arrays = replace(arrays, confidence=np.where(np.isnan(arrays.xy[:, :, 0]), np.nan, np.nan_to_num(arrays.confidence)))
     if not arrays.tracks:
         raise TrackExportError(f"{csv_path}: no track to export (no nose was tracked)")
@@ -125,57 +125,63 @@ def _write_slp(arrays: TrackArrays, record: RunRecord | None, csv_path: Path, ou
 
 
 def _write_nwb(arrays: TrackArrays, record: RunRecord | None, csv_path: Path, out: Path) -> None:
+    """NWB with ndx-pose, laid out as sleap-io writes it (a processing module per video, a
+    PoseEstimation per track), but on the video's timeline: every track's series has a row for
+    every frame of the run, with that frame's own timestamp, and NaN where the track has no point.
+    movement reads a series as evenly spaced in time, so a series of only the frames with a point
+    would shift every point after a gap to a wrong time."""
     from datetime import datetime, timezone
 
-    from sleap_io.io import nwb_predictions
+    from ndx_pose import Skeleton, Skeletons
+    from pynwb import NWBHDF5IO, NWBFile
 
-    labels = _labels(arrays, record, csv_path)
-    # sleap-io looks each point's time up by its frame index.
-    times = np.full(int(arrays.frames.max()) + 1, np.nan)
-    times[arrays.frames] = arrays.times
-    nwb_predictions.write_nwb(
-        labels, str(out),
-        nwb_file_kwargs={
-            "session_description": f"pettrack nose tracks of {_video_path(record, csv_path).name}",
-            "identifier": f"pettrack-{_video_path(record, csv_path).stem}",
-            "session_start_time": datetime.now(timezone.utc),
-        },
-        pose_estimation_metadata={"video_timestamps": times, "source_software": "pettrack",
-                                  "scorer": record.model if record else "pettrack"},
-    )
-    _first_track_where_movement_looks(out)
+    video = _video_path(record, csv_path)
+    nwbfile = NWBFile(session_description=f"pettrack nose tracks of {video.name}", identifier=f"pettrack-{video.stem}",
+                      session_start_time=datetime.now(timezone.utc))
+    skeleton = Skeleton(name="pettrack-nose", nodes=[NODE], edges=np.zeros((0, 2), dtype="uint8"))
+    behavior = nwbfile.create_processing_module(name="behavior", description="pettrack: the skeleton, and the first track")
+    behavior.add(Skeletons(skeletons=[skeleton]))
+    module = nwbfile.create_processing_module(name=f"SLEAP_VIDEO_000_{video.stem}", description="pettrack nose tracks")
+    for column, track in enumerate(arrays.tracks):
+        module.add(_pose_estimation(f"track={_track_name(track)}", arrays, column, skeleton, video, record,
+                                    f"The nose of pettrack track {track} in {video.name}."))
+    # movement's NWB reader looks for one PoseEstimation named "PoseEstimation" in "behavior" unless
+    # told otherwise: the first track is repeated there, so a one-pet file opens without arguments
+    # (other tracks are read by name, see nwb_keys).
+    behavior.add(_pose_estimation("PoseEstimation", arrays, 0, skeleton, video, record,
+                                  f"track={_track_name(arrays.tracks[0])} of {module.name}, repeated where movement's "
+                                  "NWB reader looks by default."))
+    with NWBHDF5IO(str(out), "w") as io:
+        io.write(nwbfile)
 
 
-def _first_track_where_movement_looks(path: Path) -> None:
-    """sleap-io files each track under its video's processing module; movement's NWB reader looks
-    for one PoseEstimation named "PoseEstimation" in the "behavior" module unless told otherwise.
-    The first track is repeated there (with the same timestamps), so `load_poses.from_file(path,
-    "NWB")` opens a one-pet file without arguments; other tracks are read by name (`nwb_keys`)."""
-    import pynwb
+def _pose_estimation(name: str, arrays: TrackArrays, column: int, skeleton, video: Path, record: RunRecord | None,
+                     description: str):
     from ndx_pose import PoseEstimation, PoseEstimationSeries
 
-    with pynwb.NWBHDF5IO(str(path), "a") as io:
-        nwbfile = io.read()
-        module = next(m for name, m in nwbfile.processing.items() if name.startswith("SLEAP_VIDEO"))
-        first = min(module.data_interfaces, key=lambda name: int(name.rsplit("_", 1)[1]))
-        series = module[first].pose_estimation_series[NODE]
-        behavior = nwbfile.processing["behavior"]
-        copy = PoseEstimationSeries(
-            name=NODE, description=series.description, data=series.data[:], unit=series.unit,
-            reference_frame=series.reference_frame, timestamps=series.get_timestamps(),
-            confidence=series.confidence[:], confidence_definition=series.confidence_definition)
-        behavior.add(PoseEstimation(
-            name="PoseEstimation", pose_estimation_series=[copy],
-            skeleton=next(iter(behavior["Skeletons"].skeletons.values())), source_software="pettrack",
-            description=f"{first} of {module.name}, repeated where movement's NWB reader looks by default"))
-        io.write(nwbfile)
+    series = PoseEstimationSeries(
+        name=NODE, description="The nose, smoothed by pettrack's tracker; NaN on frames without the track.",
+        data=arrays.xy[:, column], unit="pixels",
+        reference_frame="(x, y) in the video's pixels, the centre of the top-left pixel at (0, 0)",
+        timestamps=arrays.times, confidence=arrays.confidence[:, column],
+        confidence_definition="The heat-map peak height of the detection the track took (0 while it coasts).",
+    )
+    extra = {"dimensions": np.array([[record.width, record.height]], dtype="uint16")} if record else {}
+    return PoseEstimation(name=name, pose_estimation_series=[series], description=description,
+                          original_videos=[str(video)], skeleton=skeleton, source_software="pettrack",
+                          scorer=record.model if record else "pettrack", **extra)
 
 
 def _write_dlc(arrays: TrackArrays, record: RunRecord | None, csv_path: Path, out: Path) -> None:
     from movement.io import load_poses, save_poses
 
-    position = arrays.xy.transpose(0, 2, 1)[:, :, None, :]  # (time, space, keypoints, individuals)
-    confidence = arrays.confidence[:, None, :]
+    # A DeepLabCut table's row is a frame index: a run that started later (--start) is padded with
+    # empty rows from frame 0, so every row keeps its frame's number.
+    before = int(arrays.frames[0]) if len(arrays.frames) else 0
+    xy = np.concatenate([np.full((before, *arrays.xy.shape[1:]), np.nan), arrays.xy])
+    scores = np.concatenate([np.full((before, arrays.confidence.shape[1]), np.nan), arrays.confidence])
+    position = xy.transpose(0, 2, 1)[:, :, None, :]  # (time, space, keypoints, individuals)
+    confidence = scores[:, None, :]
     dataset = load_poses.from_numpy(position, confidence, individual_names=[_track_name(t) for t in arrays.tracks],
                                     keypoint_names=[NODE], fps=record.fps if record else None,
                                     source_software="pettrack")

@@ -68,14 +68,15 @@ def test_exports_load_back_with_sleap_io_and_movement(which, request):
     assert moved.sizes["time"] == frames and list(moved.individuals.values) == names
     np.testing.assert_allclose(moved.position.values[:, :, 0, :].transpose(0, 2, 1), arrays.xy, atol=1e-4)
 
-    # NWB (ndx-pose): every point at its frame's time from the video.
+    # NWB (ndx-pose): every track has a row for every frame, at that frame's time from the video,
+    # NaN where it has no point, so any reader puts every point at its own time.
     nwb = csv.with_suffix(".nwb")
-    # sleap-io reads every frame with a nose and its points back (its NWB reader does not restore
-    # track identities: movement, below, reads each track by name).
+    # sleap-io reads every frame with a nose and its points back, at its exact frame index (its NWB
+    # reader does not restore track identities: movement, below, reads each track by name).
     labels = sio.load_file(str(nwb))
     present = ~np.isnan(arrays.xy[:, :, 0]).all(axis=1)
     read = sorted(labels.labeled_frames, key=lambda frame: frame.frame_idx)
-    assert len(read) == present.sum()
+    assert [frame.frame_idx for frame in read] == [int(f) for f in arrays.frames[present]]
     for frame, row in zip(read, np.flatnonzero(present)):
         got = sorted(tuple(np.round(i.numpy()[0], 3)) for i in frame.instances)
         want = sorted(tuple(np.round(xy, 3)) for xy in arrays.xy[row] if not np.isnan(xy).any())
@@ -87,19 +88,22 @@ def test_exports_load_back_with_sleap_io_and_movement(which, request):
         for column, track in enumerate(arrays.tracks):
             keys = nwb_keys(record, csv, track)
             series = written.processing[keys["processing_module_key"]][keys["pose_estimation_key"]].pose_estimation_series["nose"]
-            present = ~np.isnan(arrays.xy[:, column, 0])
-            np.testing.assert_allclose(series.get_timestamps(), arrays.times[present], atol=1e-6)  # the frames' own times
+            np.testing.assert_allclose(series.get_timestamps(), arrays.times, atol=1e-6)  # every frame's own time
+            np.testing.assert_allclose(series.data[:], arrays.xy[:, column], atol=1e-4)  # NaN where no point
     first = load_poses.from_file(nwb, source_software="NWB")  # what a new user types: the first track
-    np.testing.assert_allclose(first.position.values[:, :, 0, 0], arrays.xy[~np.isnan(arrays.xy[:, 0, 0]), 0], atol=1e-4)
+    np.testing.assert_allclose(first.position.values[:, :, 0, 0], arrays.xy[:, 0], atol=1e-4)
+    gaps = 0
     for column, track in enumerate(arrays.tracks):
         one = load_poses.from_file(nwb, source_software="NWB", **nwb_keys(record, csv, track))
         present = ~np.isnan(arrays.xy[:, column, 0])
-        # movement rebuilds an evenly spaced time axis from the timestamps' rate, so its times hold
-        # for a track without gaps (within half a frame here); the file's own timestamps are checked above.
-        if np.all(np.diff(np.flatnonzero(present)) == 1):
-            np.testing.assert_allclose(one.time.values, arrays.times[present], atol=0.5 / record.fps)
-        np.testing.assert_allclose(one.position.values[:, :, 0, 0], arrays.xy[present, column], atol=1e-4)
-        np.testing.assert_allclose(one.confidence.values[:, 0, 0], confidence[present, column], atol=1e-4)
+        gaps += int(np.any(np.diff(np.flatnonzero(present)) > 1)) + int(not present.all())
+        # Every point at its frame's time, after a gap too (movement's time axis is evenly spaced
+        # from the first timestamp: within half a frame of the video's own times).
+        np.testing.assert_allclose(one.time.values, arrays.times, atol=0.5 / record.fps)
+        np.testing.assert_allclose(one.position.values[:, :, 0, 0], arrays.xy[:, column], atol=1e-4)
+        np.testing.assert_allclose(one.confidence.values[present, 0, 0], confidence[present, column], atol=1e-4)
+    if which == "two_pets":
+        assert gaps, "the crossing clip's tracks should have gaps (a track that starts late or ends early)"
 
     # DeepLabCut-style table: movement reads it, one individual per track.
     dlc = load_poses.from_file(csv.with_suffix(".dlc.csv"), source_software="DeepLabCut", fps=record.fps)
