@@ -319,7 +319,7 @@ def video(
 ) -> None:
     """Track the nose through videos: [bold]NAME.pettrack.csv[/], an annotated [bold]NAME.pettrack.mp4[/] and a plot."""
     from .runner import device_defaults
-    from .video import VideoOptions, plan_outputs
+    from .video import VideoOptions, is_own_output, plan_outputs
     from .video_io import VideoError
 
     if start is not None and end is not None and end <= start:
@@ -327,6 +327,14 @@ def video(
     tracker_config = _tracker_config(tracker)
     formats = _export_formats(export)
     sources = _unique(list(inputs or []) + (_read_input_list(input_list) if input_list else []))
+    own = [source for source in sources if is_own_output(source)]
+    if own:
+        shown_names = ", ".join(shown(p.name) for p in own[:3]) + (f" and {len(own) - 3} more" if len(own) > 3 else "")
+        say(f"skipped {len(own)} of pettrack's own outputs (NAME.pettrack.*): {shown_names}")
+        sources = [source for source in sources if not is_own_output(source)]
+        if not sources:
+            fail("nothing to track: every input is one of pettrack's own outputs")
+            raise typer.Exit(2)
     if not sources:
         raise typer.BadParameter("name at least one video, or a --manifest file listing them", param_hint="INPUTS")
     with _outputs_refused():

@@ -94,6 +94,15 @@ class VideoOutputs:
         check_outputs(self.files, [source])
 
 
+OUTPUT_MARK = ".pettrack."  # every output of a run is NAME.pettrack.SUFFIX
+
+
+def is_own_output(path: Path) -> bool:
+    """A file pettrack writes (NAME.pettrack.mp4, .csv, ...): a rerun of `pettrack video *.mp4` in
+    a folder with earlier results names them too, and they are skipped, not tracked."""
+    return OUTPUT_MARK in Path(path).name
+
+
 def plan_outputs(sources: list[Path], out_dir: Path | None, csv: Path | None, video: Path | None,
                  write_video: bool, plot: bool = False, exports: tuple[str, ...] = ()) -> list[VideoOutputs]:
     """Each input's outputs, checked together before any work: no output replaces an input of

@@ -162,6 +162,20 @@ def test_one_pixel_video(tiny_weights, tmp_path):
     assert video_facts(tmp_path / "dot.pettrack.mp4")[:3] == (5, 1, 1)
 
 
+def test_a_rerun_over_a_folder_with_results_skips_pettracks_own_outputs(tiny_weights, tmp_path):
+    """`pettrack video *.mp4` again in the same folder: the glob now names NAME.pettrack.mp4 too."""
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(SAMPLES / "dog_4s.mp4", clip)
+    first = run_cli("video", clip, "--weights", tiny_weights, "--end", "0.3", "--no-plots")
+    assert first.returncode == 0, first.stderr
+    again = run_cli("video", *sorted(tmp_path.glob("*.mp4")), "--weights", tiny_weights, "--end", "0.3", "--no-plots")
+    assert again.returncode == 0, again.stderr
+    assert "skipped 1 of pettrack's own outputs (NAME.pettrack.*): clip.pettrack.mp4" in again.stderr
+    assert not (tmp_path / "clip.pettrack.pettrack.csv").exists()
+    alone = run_cli("video", tmp_path / "clip.pettrack.mp4", "--weights", tiny_weights)
+    assert alone.returncode == 2 and "every input is one of pettrack's own outputs" in alone.stderr
+
+
 def test_a_run_without_a_nose_writes_strict_json(tiny_weights, tmp_path):
     """The run record of a run that tracked nothing has no NaN (a browser's JSON.parse refuses it)."""
     import json
