@@ -27,43 +27,49 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def base_distributions() -> set[str]:
-    """The distributions a base install of pettrack brings: its requirements without extras,
-    transitively, markers evaluated for this interpreter."""
-    seen, todo = set(), ["pettrack"]
+def installed_closure(extras: tuple[str, ...] = ()) -> set[str]:
+    """The distributions `pip install "pettrack[EXTRAS]"` brings: the requirements, transitively,
+    with each requirement's own extras, markers evaluated for this interpreter."""
+    seen: set[tuple[str, str]] = set()
+    todo = [("pettrack", extra) for extra in ("", *extras)]
     while todo:
-        name = _normal(todo.pop())
-        if name in seen:
+        name, extra = todo.pop()
+        name = _normal(name)
+        if (name, extra) in seen:
             continue
-        seen.add(name)
+        seen.add((name, extra))
         try:
             requires = importlib.metadata.requires(name) or []
         except importlib.metadata.PackageNotFoundError:
             continue
         for text in requires:
             requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(requirement.name)
-    return seen
+            if requirement.marker is None or requirement.marker.evaluate({"extra": extra}):
+                todo += [(requirement.name, wanted) for wanted in ("", *requirement.extras)]
+    return {name for name, _ in seen}
 
 
-@pytest.fixture(scope="module")
-def base_site(tmp_path_factory) -> Path:
-    """A site folder holding only the base install: links to the installed files of the base
-    distributions (pettrack's editable finder included). A subprocess started with -S and this
-    folder as its only site sees no extra, as on a machine where only `pip install .` ran."""
-    site = tmp_path_factory.mktemp("base-site")
-    allowed = base_distributions()
+def make_site(folder: Path, extras: tuple[str, ...] = ()) -> Path:
+    """A site folder holding only what `pip install "pettrack[EXTRAS]"` installs: links to the
+    installed files of those distributions (pettrack's editable finder included). A subprocess
+    started with -S and this folder as its only site sees nothing else, as on a machine where only
+    that install ran."""
+    allowed = installed_closure(extras)
     for dist in importlib.metadata.distributions():
         if _normal(dist.metadata["Name"]) not in allowed:
             continue
         for file in dist.files or []:
             top = Path(file.parts[0])
             source = Path(dist.locate_file(top))
-            if ".." in file.parts or not source.exists() or (site / top).exists():
+            if ".." in file.parts or not source.exists() or (folder / top).exists():
                 continue
-            (site / top).symlink_to(source)
-    return site
+            (folder / top).symlink_to(source)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def base_site(tmp_path_factory) -> Path:
+    return make_site(tmp_path_factory.mktemp("base-site"))
 
 
 CHECK = textwrap.dedent('''
@@ -89,7 +95,7 @@ CHECK = textwrap.dedent('''
 
 
 def _run_base(code: str, site: Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `code` in a Python that sees only the base install (and the standard library)."""
+    """Run `code` in a Python that sees only `site` (see make_site) and the standard library."""
     prelude = f"import site, sys\nsite.addsitedir({str(site)!r})\n"
     check = "assert all(name not in sys.modules for name in ('pytest', 'openvino'))\n"
     script = cwd / "base_only.py"
@@ -123,6 +129,23 @@ def test_the_main_job_runs_without_the_extras(base_site, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     for suffix in (".csv", ".mp4", ".png", ".json"):
         assert (tmp_path / f"clip.pettrack{suffix}").is_file(), suffix
+
+
+@pytest.mark.parametrize("extra, args, outputs", [
+    ("openvino", ["video", "clip.mp4", "--end", "0.5", "--backend", "openvino", "--no-plots"], [".csv", ".mp4"]),
+    ("export", ["video", "clip.mp4", "--end", "0.5", "--export", "slp,nwb,dlc"], [".slp", ".nwb", ".dlc.csv", ".png"]),
+])
+def test_each_extra_runs_its_feature_with_only_what_it_installs(extra, args, outputs, tmp_path_factory):
+    """pip install "pettrack[EXTRA]" and nothing else runs that extra's feature: what its code
+    imports is declared in that extra (or the base), not brought in by another extra."""
+    site = make_site(tmp_path_factory.mktemp(f"{extra}-site"), (extra,))
+    work = tmp_path_factory.mktemp(f"{extra}-run")
+    shutil.copy(ROOT / "samples" / "dog_4s.mp4", work / "clip.mp4")
+    code = f"import sys\nfrom pettrack.pipelines.entry import main\nsys.argv = ['pettrack', *{args!r}]\nmain()\n"
+    result = _run_base(code, site, work)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for suffix in outputs:
+        assert (work / f"clip.pettrack{suffix}").is_file(), (suffix, result.stderr[-2000:])
 
 
 def test_declared_dependencies_match_the_imports():
