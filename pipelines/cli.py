@@ -749,6 +749,8 @@ def train_command(
     real_share: float = typer.Option(0.4, "--real-share", min=0.0, max=1.0, help="Share of training views drawn from the real frames."),
     real_val_fraction: float = typer.Option(0.2, "--real-val-fraction", min=0.0, max=0.9, help="Share of the real frames' clips held out for validation."),
     epoch_size: int = typer.Option(0, "--epoch-size", min=0, help="Training views per epoch (0: one per training image)."),
+    portraits_kept: float = typer.Option(0.995, "--portraits-kept", min=0.0, max=1.0, help="With held-out real frames: "
+                                         "the presence threshold keeps a point on at least this share of the validation portraits."),
 ) -> None:
     """Train the nose localizer; writes weights, a checkpoint, a loss plot and heat-map pictures."""
     from pettrack.model.data import AugmentConfig
@@ -768,7 +770,7 @@ def train_command(
         footage=FootageMix() if footage else None,
         device=device, precision=precision, workers=workers, resume=resume, init_weights=init_weights,
         real_labels=list(footage_labels), videos=videos, real_share=real_share, real_val_fraction=real_val_fraction,
-        epoch_size=epoch_size,
+        epoch_size=epoch_size, portraits_kept=portraits_kept,
     )
     try:
         with _outputs_refused(), RichTrainReporter() as reporter:
