@@ -55,7 +55,10 @@ def test_whole_odd_sized_video_and_explicit_outputs(tiny_weights, tmp_path):
                      "--weights", tiny_weights, "--heatmap", "--workers", "1", "--batch-size", "5")
     assert result.returncode == 0, result.stderr
     assert len(read_rows(tmp_path / "a.csv")) == 17
-    assert video_facts(tmp_path / "b.mp4")[:4] == (17, 99, 61, Fraction(25))
+    # yuv420p (browsers play it) needs even sizes: padded by one pixel; the CSV keeps the source's pixels.
+    assert video_facts(tmp_path / "b.mp4")[:4] == (17, 100, 62, Fraction(25))
+    with av.open(str(tmp_path / "b.mp4")) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
 
 
 def test_rotated_phone_video_is_processed_upright(tiny_weights, tmp_path):
@@ -159,7 +162,7 @@ def test_one_pixel_video(tiny_weights, tmp_path):
     assert result.returncode == 0, result.stderr
     rows = read_rows(tmp_path / "dot.pettrack.csv")
     assert len(rows) == 5 and all(float(r["x_raw"]) == 0 and float(r["y_raw"]) == 0 for r in rows)
-    assert video_facts(tmp_path / "dot.pettrack.mp4")[:3] == (5, 1, 1)
+    assert video_facts(tmp_path / "dot.pettrack.mp4")[:3] == (5, 2, 2)  # padded to yuv420p's even sizes
 
 
 def test_a_rerun_over_a_folder_with_results_skips_pettracks_own_outputs(tiny_weights, tmp_path):
@@ -191,7 +194,7 @@ def test_a_run_without_a_nose_writes_strict_json(tiny_weights, tmp_path):
     assert record["tracks"] == 0 and record["mean_confidence"] is None
 
 
-@pytest.mark.parametrize("size", [(64, 48), (63, 47)])  # even sizes take the I420 path, odd ones 4:4:4
+@pytest.mark.parametrize("size", [(64, 48), (63, 47)])  # odd sizes are padded to even ones, both yuv420p
 def test_video_writer_keeps_colours(tmp_path, size):
     from pettrack.pipelines.video_io import VideoWriter
 
@@ -204,7 +207,9 @@ def test_video_writer_keeps_colours(tmp_path, size):
         decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     assert len(decoded) == len(colours)
     for image, colour in zip(decoded, colours):
+        assert image.shape[:2] == (height + height % 2, width + width % 2)
         assert np.abs(image[height // 2, width // 2].astype(int) - colour).max() <= 6
+        assert np.abs(image[-1, -1].astype(int) - colour).max() <= 6  # the padding copies the edge
 
 
 def _changing_frames(count: int, size=(160, 120)):
