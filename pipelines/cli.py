@@ -509,11 +509,16 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
     from .video_io import VideoError, frame_range, probe
 
     info = probe(source)
-    say(f"{source}: {info.width}x{info.height}, {info.frame_count} frames at {float(info.rate):.3f} fps"
+    count = (f"{info.frame_count} frames" if info.frame_count else
+             f"about {info.estimated_frames} frames (no count in the container)" if info.estimated_frames else
+             "no frame count in the container")
+    say(f"{source}: {info.width}x{info.height}, {count} at {float(info.rate):.3f} fps"
         f" ({info.rate}){f', rotated {info.rotation} degrees' if info.rotation else ''}")
     with progress("frames") as bar:
         first, last = frame_range(info, options.start_s, options.end_s)
-        task = bar.add_task(escape(shown(source.name)), total=last - first, rate="")
+        # Without a count in the container: progress against the duration's estimate, else a counter.
+        total = last - first if last is not None else max(info.estimated_frames - first, 0) or None
+        task = bar.add_task(escape(shown(source.name)), total=total, rate="")
         started = time.perf_counter()
 
         def advance(n: int) -> None:

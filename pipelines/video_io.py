@@ -56,10 +56,11 @@ class VideoInfo:
     path: Path
     width: int  # display size (after rotation)
     height: int
-    frame_count: int  # as the container says; decoding may find fewer
+    frame_count: int  # as the container says; 0 when it does not (MKV, WebM, raw H.264): decoded to the end
     rate: Fraction  # frames per second, exactly (30000/1001 for 29.97)
     rotation: int  # degrees counter-clockwise from the rotation tag
     codec: str
+    estimated_frames: int = 0  # without a count: from the container's duration (progress only), 0 if none
 
     @property
     def fps(self) -> float:
@@ -92,9 +93,16 @@ def probe(path: Path) -> VideoInfo:
                 raise VideoError(f"{path}: has a video stream but no decodable frame") from exc
             rotation = int(getattr(first, "rotation", 0) or 0) % 360
             width, height = first.width, first.height
+            # The container's frame count is trusted where it is written down (MP4, MOV); a count
+            # worked out from a duration is a hint for the progress bar only, and such clips are
+            # decoded to their end (MKV, WebM and raw H.264 carry no count).
             count = stream.frames
-            if not count and stream.duration and stream.time_base and rate:
-                count = int(round(float(stream.duration * stream.time_base) * float(rate)))
+            estimate = 0
+            if not count and rate:
+                if stream.duration and stream.time_base:
+                    estimate = int(round(float(stream.duration * stream.time_base) * float(rate)))
+                elif container.duration:
+                    estimate = int(round(container.duration / av.time_base * float(rate)))
             codec = stream.codec_context.name
     except av.FFmpegError as exc:
         raise VideoError(f"{path}: not a readable video ({exc.strerror or exc})") from exc
@@ -102,7 +110,7 @@ def probe(path: Path) -> VideoInfo:
         raise VideoError(f"{path}: the container gives no frame rate")
     if rotation in (90, 270):
         width, height = height, width
-    return VideoInfo(path, width, height, int(count or 0), Fraction(rate), rotation, codec)
+    return VideoInfo(path, width, height, int(count or 0), Fraction(rate), rotation, codec, estimate)
 
 
 class FrameReader(Protocol):
@@ -291,26 +299,37 @@ def parallel_frames(
     """transform(frame) for every frame in [start, stop) that decodes, in order, by `workers`
     threads (see _planned_frames). Where the decoder gives up (a damaged or truncated file), PyAV
     decodes the rest sequentially, skipping damaged packets, so every frame that is still in
-    the file is kept; a DecodeError then says where the frames run out."""
+    the file is kept; a DecodeError then says where the frames run out. A clip whose container
+    gives no frame count is decoded by PyAV, sequentially, to its end (or to `stop`)."""
+    if not info.frame_count:
+        yield from _pyav_frames(info, start, stop, transform)
+        return
     try:
         yield from _planned_frames(info, start, stop, workers, transform, backend, on_note)
     except DecodeError as error:
         yield from _salvage(info, error, stop, transform, on_note)
 
 
+def _pyav_frames(info: VideoInfo, start: int, stop: int | None, transform: Callable[[Frame], T]) -> Iterator[T]:
+    """transform(frame) for the frames from `start` on, as PyAV decodes them sequentially
+    (damaged packets skipped), until `stop` or the end of the file."""
+    replay = SourceReplay(info)
+    try:
+        for frame in replay.frames(start, on_audio=lambda packet: None):
+            if stop is not None and frame.index >= stop:
+                return
+            yield transform(Frame(frame.index, frame.time_s, frame.rgb))
+    finally:
+        replay.close()
+
+
 def _salvage(info: VideoInfo, error: DecodeError, stop: int, transform: Callable[[Frame], T],
              on_note: Callable[[str], None]) -> Iterator[T]:
     """The frames from error.frame on, as PyAV decodes them; raises DecodeError where they end."""
-    replay = SourceReplay(info)
     index = error.frame
-    try:
-        for frame in replay.frames(error.frame, on_audio=lambda packet: None):
-            if frame.index >= stop:
-                return
-            yield transform(Frame(frame.index, frame.time_s, frame.rgb))
-            index = frame.index + 1
-    finally:
-        replay.close()
+    for result in _pyav_frames(info, error.frame, stop, transform):
+        yield result
+        index += 1
     if index > error.frame:
         on_note(f"the decoder stopped at frame {error.frame} ({error.reason}); PyAV decoded "
                 f"{index - error.frame} more frames past it")
@@ -404,16 +423,24 @@ class SourceReplay:
                 rgb = frame.to_ndarray(format="rgb24")
                 if self.info.rotation:
                     rgb = np.ascontiguousarray(np.rot90(rgb, self.info.rotation // 90))
-                yield SourceFrame(index, int(frame.pts or 0), float(frame.time or 0.0), rgb)
+                if frame.pts is None:  # a raw stream (.h264) has no timestamps: frame k at k / rate
+                    time_s = index / float(self.info.rate)
+                    yield SourceFrame(index, int(round(time_s / self.time_base)), time_s, rgb)
+                else:
+                    yield SourceFrame(index, int(frame.pts), float(frame.time), rgb)
 
     def close(self) -> None:
         self._container.close()
 
 
-def frame_range(info: VideoInfo, start_s: float | None, end_s: float | None) -> tuple[int, int]:
-    """Frame indices for a time range (seconds), clamped to the video."""
+def frame_range(info: VideoInfo, start_s: float | None, end_s: float | None) -> tuple[int, int | None]:
+    """Frame indices [start, stop) for a time range (seconds), clamped to the video; stop is None
+    (to the end) for a clip whose container gives no frame count and no --end."""
     start = 0 if start_s is None else max(0, int(round(start_s * info.fps)))
-    stop = info.frame_count if end_s is None else min(info.frame_count, int(round(end_s * info.fps)))
+    end = None if end_s is None else int(round(end_s * info.fps))
+    if not info.frame_count:
+        return start, None if end is None else max(start, end)
+    stop = info.frame_count if end is None else min(info.frame_count, end)
     return start, max(start, stop)
 
 

@@ -165,6 +165,30 @@ def test_one_pixel_video(tiny_weights, tmp_path):
     assert video_facts(tmp_path / "dot.pettrack.mp4")[:3] == (5, 2, 2)  # padded to yuv420p's even sizes
 
 
+@pytest.mark.parametrize("suffix, container, codec", [
+    (".mkv", "matroska", "libx264"), (".webm", "webm", "libvpx-vp9"), (".h264", "h264", "libx264"),
+])
+def test_containers_without_a_frame_count_are_decoded_to_their_end(tiny_weights, tmp_path, suffix, container, codec):
+    """OBS, screen recorders and browsers write MKV and WebM, cameras raw H.264: their containers
+    carry no frame count, and every frame that decodes is tracked and drawn."""
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(23)]
+    source = tmp_path / f"clip{suffix}"
+    with av.open(str(source), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for rgb in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+    result = run_cli("video", source, "--weights", tiny_weights, "--no-plots")
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(tmp_path / "clip.pettrack.csv")
+    assert sorted({int(r["frame"]) for r in rows}) == list(range(23))
+    times = [float(r["time_s"]) for r in rows]
+    assert times == sorted(times) and times[-1] == pytest.approx(22 / 25, abs=0.01)  # raw H.264 too: k / rate
+    assert video_facts(tmp_path / "clip.pettrack.mp4")[0] == 23
+
+
 def test_a_rerun_over_a_folder_with_results_skips_pettracks_own_outputs(tiny_weights, tmp_path):
     """`pettrack video *.mp4` again in the same folder: the glob now names NAME.pettrack.mp4 too."""
     clip = tmp_path / "clip.mp4"
