@@ -61,6 +61,8 @@ def parse_line(text: str) -> tuple[str, float, float]:
     if not match:
         raise ValueError('expected name,"(x, y)"')
     name = match["name"].strip('"').strip()
+    if "\x00" in name:
+        raise ValueError("the image name contains a NUL byte")
     x, y = float(match["x"]), float(match["y"])
     if x < 0 or y < 0:
         raise ValueError("negative coordinate")

@@ -408,6 +408,11 @@ def _finish_run(source: Path, outputs: VideoOutputs, formats: tuple[str, ...]) -
             say(f"  wrote {path}")
     except TrackExportError as exc:
         warn(str(source), f"no export: {exc}")
+    except KeyboardInterrupt:
+        kept = ", ".join(str(p) for p in (outputs.csv, outputs.video, record_path(outputs.csv)) if p is not None)
+        say(f"interrupted while making the plot and exports of {source}; its results are complete and kept: {kept} "
+            f"(pettrack convert {outputs.csv} --to FORMATS --plot makes the rest)")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _plot_and_export(title: str, csv: Path, record: Optional[RunRecord], plot: Optional[Path],

@@ -89,6 +89,17 @@ class FolderListing:
     others: list[ImageFailure]  # everything else found, with why it is skipped (relative names)
 
 
+# Image formats pettrack does not read, named as such rather than called "not an image".
+UNSUPPORTED_IMAGES = {".gif": "GIF", ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".svg": "SVG", ".jxl": "JPEG XL"}
+
+
+def _not_an_image(path: Path) -> str:
+    kind = UNSUPPORTED_IMAGES.get(path.suffix.lower())
+    if kind:
+        return f"{kind} images are not supported (JPEG, PNG, WebP, BMP and TIFF are)"
+    return "not an image file type"
+
+
 def find_files(root: Path, recursive: bool) -> FolderListing:
     """The images under root, sorted, and every other entry with the reason it is skipped (other
     file types, broken links, FIFOs and devices, unreadable folders, links to folders, which are
@@ -121,7 +132,7 @@ def find_files(root: Path, recursive: bool) -> FolderListing:
             elif is_image_path(path):
                 images.append(path)
             else:
-                others.append(ImageFailure(relative(path), "not an image file type"))
+                others.append(ImageFailure(relative(path), _not_an_image(path)))
 
     walk(Path(root))
     images.sort()

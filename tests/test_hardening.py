@@ -300,3 +300,29 @@ def test_the_readme_table_gives_the_exit_codes_these_tests_check():
             if cells[0].startswith(start):
                 found[start] = int(cells[-1])
     assert found == expected
+
+
+def test_ctrl_c_while_the_plot_is_drawn_says_what_was_kept(tmp_path):
+    """Ctrl-C after the tracking, during the plot and export stage: exit 130 with one line naming
+    the complete results (here the interrupt is raised inside the plot, where a user's lands)."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(SAMPLES / "dog_4s.mp4", tmp_path / "clip.mp4")
+    program = (
+        "import sys\n"
+        "import pettrack.pipelines.track_plot as track_plot\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    raise KeyboardInterrupt\n"
+        "track_plot.plot_track = interrupted  # the video command imports it when it draws\n"
+        "from pettrack.pipelines.entry import main\n"
+        "main()\n"
+    )
+    command = [sys.executable, "-c", program, "video", str(tmp_path / "clip.mp4"), "--end", "0.5", *FAST]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    stderr = _clean(result, 130)
+    assert "interrupted while making the plot and exports of" in stderr
+    assert "clip.pettrack.csv" in stderr and "clip.pettrack.json" in stderr
+    assert (tmp_path / "clip.pettrack.csv").is_file() and (tmp_path / "clip.pettrack.mp4").is_file()
+    assert not list(tmp_path.glob("*.partial*"))

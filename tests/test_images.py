@@ -80,3 +80,16 @@ def test_decompression_bomb_is_refused(tmp_path):
     (tmp_path / "bomb.png").write_bytes(buffer.getvalue())
     with pytest.raises(ImageReadError, match="too large"):
         load_image(tmp_path / "bomb.png")
+
+
+def test_an_animated_gif_is_named_an_unsupported_format(tmp_path):
+    """In a folder, a GIF is skipped as an image format pettrack does not read, not as 'not an image'."""
+    from pettrack.pipelines.folder import find_files
+
+    frames = [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue")]
+    frames[0].save(tmp_path / "cat.gif", save_all=True, append_images=frames[1:])
+    (tmp_path / "notes.txt").write_text("hello")
+    listing = find_files(tmp_path, recursive=False)
+    reasons = {failure.file: failure.reason for failure in listing.others}
+    assert reasons["cat.gif"] == "GIF images are not supported (JPEG, PNG, WebP, BMP and TIFF are)"
+    assert reasons["notes.txt"] == "not an image file type"

@@ -42,3 +42,11 @@ def test_lines_that_are_not_utf8_are_problems_and_the_rest_is_read(tmp_path):
     assert [label.name for label in parsed.labels] == ["beagle_100.jpg"]
     (problem,) = parsed.problems
     assert problem.line == 1 and "not UTF-8" in problem.reason and "\\xff" in problem.shown
+
+
+def test_a_nul_byte_in_an_image_name_is_one_clear_problem(tmp_path):
+    path = tmp_path / "labels.txt"
+    path.write_bytes(b'a\x00b.jpg,"(1, 2)"\nc.jpg,"(3, 4)"\n')
+    result = read_labels(path)
+    assert [label.name for label in result.labels] == ["c.jpg"]
+    assert result.problems[0].line == 1 and result.problems[0].reason == "the image name contains a NUL byte"
