@@ -276,7 +276,10 @@ def _results_table(results: list[ImageResult]) -> Table:
 
 
 def _print_folder_summary(processed: int, total: int, failures: list[ImageFailure], csv_path, annotate) -> None:
-    say(f"processed {processed} of {total} images" + (f", CSV in {csv_path}" if csv_path else "")
+    # No result, no CSV: an earlier file at --out is left as it was, and the line says so.
+    kept = " (its earlier contents are kept)" if csv_path and Path(csv_path).exists() else ""
+    written = (f", CSV in {csv_path}" if processed else f", nothing written to {csv_path}{kept}") if csv_path else ""
+    say(f"processed {processed} of {total} images" + written
         + (f", annotated copies in {annotate}" if annotate else ""))
     if failures:
         err.print(f"[yellow]{len(failures)} skipped:[/]")

@@ -29,10 +29,17 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
+# Longer texts are shown by their start and end: a name of megabytes (a label line) stays one line.
+# (Messages with several full paths stay well under it.)
+LONGEST_SHOWN = 2000
+
+
 def shown(text: str) -> str:
     """A name from outside (a file name, a stream URL) as it is safe to print: control characters
-    and bytes that are not UTF-8 escaped, so a name cannot move the cursor or break the terminal.
-    (Rich markup is escaped by warn and fail.)"""
+    and bytes that are not UTF-8 escaped, so a name cannot move the cursor or break the terminal,
+    and a very long one shortened. (Rich markup is escaped by warn and fail.)"""
+    if len(text) > LONGEST_SHOWN:
+        text = f"{text[:1200]}... ({len(text):,} characters) ...{text[-200:]}"
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in undecodable_as_escapes(text))
 
 

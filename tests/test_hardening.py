@@ -326,3 +326,24 @@ def test_ctrl_c_while_the_plot_is_drawn_says_what_was_kept(tmp_path):
     assert "clip.pettrack.csv" in stderr and "clip.pettrack.json" in stderr
     assert (tmp_path / "clip.pettrack.csv").is_file() and (tmp_path / "clip.pettrack.mp4").is_file()
     assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_a_folder_of_only_bad_images_says_nothing_was_written_and_keeps_the_earlier_csv(tmp_path):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    (images / "a.jpg").write_text("not a jpeg")
+    earlier = tmp_path / "prev.csv"
+    earlier.write_text("file,nose,x,y\nold.jpg,0,1,2\n")
+    result = run_cli("folder", images, "--out", earlier, *FAST)
+    stderr = _clean(result, 1)
+    assert f"processed 0 of 1 images, nothing written to {earlier} (its earlier contents are kept)" in stderr
+    assert "CSV in" not in stderr and earlier.read_text() == "file,nose,x,y\nold.jpg,0,1,2\n"
+
+
+def test_a_name_of_megabytes_is_shown_shortened_on_one_line():
+    from pettrack.pipelines.console import LONGEST_SHOWN, shown
+
+    name = "a" * 5_000_000 + ".jpg"
+    text = shown(name)
+    assert len(text) < LONGEST_SHOWN and "(5,000,004 characters)" in text and text.endswith("a.jpg")
+    assert shown("short.jpg") == "short.jpg"
