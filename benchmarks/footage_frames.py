@@ -39,7 +39,6 @@ TRAIN_SET = SHARED / "data" / "footage-train" / "labels.csv"
 PORTRAITS = SHARED / "data" / "pet-noses"
 LABEL_RGB, MISS_RGB = (40, 220, 40), (255, 60, 60)
 SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-PORTRAIT_CONFIDENCES: dict[str, np.ndarray] = {}  # weights -> the held-out portraits' peak heights
 
 
 def real_sets(val_fraction: float = 0.2, seed: int = 0) -> dict[str, list]:
@@ -58,14 +57,14 @@ def held_out_portraits(input_size: int = 256):
 
 def portrait_figures(localizer: Localizer, portraits) -> dict[str, float]:
     """Share given a point, and mean / median / PCK@10 in model pixels where a missing point
-    counts as a miss (an infinite error)."""
+    counts as a miss (an infinite error); and every portrait's peak height (for the sweep)."""
     predictions = predict(localizer, portraits, batch_size=32)
-    kept = np.array([p.confidence >= localizer.min_confidence for p in predictions])
-    PORTRAIT_CONFIDENCES[localizer.weights_name] = np.array([p.confidence for p in predictions])
+    confidences = np.array([p.confidence for p in predictions])
+    kept = confidences >= localizer.min_confidence
     errors = np.array([p.distance_model if k else np.inf for p, k in zip(predictions, kept)])
     finite = errors[np.isfinite(errors)]
     return {"given": kept.mean(), "mean": finite.mean(), "median": float(np.median(errors)),
-            "pck10": float((errors <= 10).mean()), "count": len(predictions)}
+            "pck10": float((errors <= 10).mean()), "count": len(predictions), "confidences": confidences}
 
 
 def contact_sheet(results: list[FrameResult], threshold: float, title: str, path: Path, columns: int = 6,
@@ -124,12 +123,14 @@ def main() -> None:
     print("| model | threshold | set | frames right | nose frames right | no-nose frames given a point | "
           "several pets: noses found | precision | portraits given a point | portraits mean / median / PCK@10 |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
-    clip_rows, sweep_rows = [], []
+    clip_rows, sweep_rows, portrait_sweeps = [], [], []
     for weights in args.weights or ["default"]:
         localizer = Localizer.load(weights, device="cpu", backend="torch")
         threshold = localizer.min_confidence
         shown = weights if len(Path(weights).parts) == 1 else f"{Path(weights).parent.name}/{Path(weights).stem}"
         figures = portrait_figures(localizer, portraits) if portraits else None
+        if figures:
+            portrait_sweeps.append((shown, [(figures["confidences"] >= t).mean() for t in SWEEP]))
         for set_name, frames in sets.items():
             results = predict_frames(localizer, frames)
             score = score_frames(results, threshold)
@@ -138,8 +139,8 @@ def main() -> None:
             print(f"| {shown} | {threshold:.3f} | {set_name} | {score.right:.1%} | {percent(score.nose_hit)} | "
                   f"{percent(score.no_nose_pointed)} | {percent(score.several_found)} | {percent(score.several_precision)} | "
                   f"{portrait_cells} |")
-            sweep_rows.append((shown, set_name, [score_frames(results, t).right for t in SWEEP],
-                               [score_frames(results, t).no_nose_pointed for t in SWEEP]))
+            swept = [score_frames(results, t) for t in SWEEP]
+            sweep_rows.append((shown, set_name, [s.right for s in swept], [s.no_nose_pointed for s in swept]))
             for clip, values in score.per_clip.items():
                 clip_rows.append((set_name, clip, shown, values))
             if args.sheet:
@@ -155,10 +156,8 @@ def main() -> None:
         print("|---|---|" + "---:|" * len(SWEEP))
         for shown, set_name, rights, pointed in sweep_rows:
             print(f"| {shown} | {set_name} | " + " | ".join(f"{r:.1%} / {percent(p)}" for r, p in zip(rights, pointed)) + " |")
-        for shown in dict.fromkeys(row[0] for row in sweep_rows):
-            confidences = next((v for k, v in PORTRAIT_CONFIDENCES.items() if shown in (k, f"{Path(k).parent.name}/{Path(k).stem}")), None)
-            if confidences is not None:
-                print(f"| {shown} | portraits given a point | " + " | ".join(f"{(confidences >= t).mean():.1%}" for t in SWEEP) + " |")
+        for shown, given in portrait_sweeps:
+            print(f"| {shown} | portraits given a point | " + " | ".join(f"{share:.1%}" for share in given) + " |")
     if args.per_clip:
         models = list(dict.fromkeys(row[2] for row in clip_rows))
         print()

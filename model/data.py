@@ -14,10 +14,10 @@ import torch
 from torch.utils.data import Dataset
 
 from .footage import (
-    FootageMix, Photo, View, canvas_view_raw, degrade, mosaic_view_raw, nose_free_view_raw, padded_points, to_view,
+    FootageMix, adjust_colour, Photo, View, canvas_view_raw, degrade, mosaic_view_raw, nose_free_view_raw, padded_points, to_view,
 )
 from .geometry import PAD_RGB, Letterbox
-from .images import ImageReadError, load_image
+from .images import ImageReadError, fit_within, load_image
 from .labels import Label
 
 
@@ -66,11 +66,7 @@ def load_samples(
                 label.name, label.line,
                 f"point ({label.x:g}, {label.y:g}) is outside the {loaded.width}x{loaded.height} image",
             )
-        image = loaded.rgb
-        if max(image.shape[:2]) > max_side:
-            factor = max_side / max(image.shape[:2])
-            size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image = fit_within(loaded.rgb, max_side)
         scale = image.shape[1] / loaded.width
         # Same pixel-centre convention as geometry.py.
         x = (label.x + 0.5) * scale - 0.5
@@ -136,10 +132,8 @@ def random_affine(config: AugmentConfig, size: int) -> np.ndarray:
 def jitter_colour(image: np.ndarray, config: AugmentConfig) -> np.ndarray:
     if config.brightness == 0 and config.contrast == 0:
         return image
-    values = image.astype(np.float32) * _uniform(1 - config.brightness, 1 + config.brightness)
-    mean = float(values.mean())
-    values = (values - mean) * _uniform(1 - config.contrast, 1 + config.contrast) + mean
-    return np.clip(values, 0, 255).astype(np.uint8)
+    return adjust_colour(image, _uniform(1 - config.brightness, 1 + config.brightness),
+                         _uniform(1 - config.contrast, 1 + config.contrast))
 
 
 def model_view(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:

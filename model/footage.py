@@ -256,6 +256,13 @@ def nose_free_view_raw(
     return canvas, []
 
 
+def adjust_colour(image: np.ndarray, gain: float, contrast: float) -> np.ndarray:
+    """Brightness times `gain`, then contrast scaled by `contrast` about the mean."""
+    values = image.astype(np.float32) * gain
+    mean = float(values.mean())
+    return np.clip((values - mean) * contrast + mean, 0, 255).astype(np.uint8)
+
+
 # --- Footage degradations (on the canvas, before letterboxing, as a camera and encoder would) ---
 
 def motion_blur(image: np.ndarray, rng: np.random.Generator, max_length: int = 15) -> np.ndarray:

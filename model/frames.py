@@ -29,9 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .footage import View, degrade, to_view
+from .footage import View, adjust_colour, degrade, to_view
 from .geometry import PAD_RGB
-from .images import ImageReadError, load_image
+from .images import ImageReadError, fit_within, load_image
 from .labels import LabelProblem
 
 COLUMNS = ("file", "clip", "frame", "width", "height", "visible", "noses")
@@ -204,15 +204,6 @@ def decode_frames(clip: Path, indices: set[int]) -> tuple[dict[int, np.ndarray],
     return found, count
 
 
-def _reduce(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    longest = max(rgb.shape[:2])
-    if longest <= max_side:
-        return rgb, 1.0
-    factor = max_side / longest
-    size = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), size[0] / rgb.shape[1]
-
-
 def load_frames(
     label_file: FrameLabelFile, videos_dir: Path | None = None, max_side: int = 768, keep_disputed: bool = False,
 ) -> tuple[list[RealFrame], list[SkippedFrame]]:
@@ -220,7 +211,7 @@ def load_frames(
     Frames that cannot be had (no image and no clip, an unreadable clip, an index past the clip's
     end, an image of another size than its row says) are skipped with the reason."""
     labels_dir = label_file.path.parent
-    loaded: dict[int, np.ndarray] = {}  # by line
+    loaded: dict[int, tuple[np.ndarray, int, int]] = {}  # by line: pixels (maybe decoded reduced), full size
     skipped: list[SkippedFrame] = []
     from_clips: dict[Path, list[FrameLabel]] = defaultdict(list)
     chosen = [label for label in label_file.labels if keep_disputed or label.visible != "disputed"]
@@ -228,7 +219,8 @@ def load_frames(
         image_path = frame_image_path(label, labels_dir)
         if image_path is not None:
             try:
-                loaded[label.line] = load_image(image_path).rgb
+                image = load_image(image_path, min_side=max_side)
+                loaded[label.line] = image.rgb, image.width, image.height
             except ImageReadError as exc:
                 skipped.append(SkippedFrame(label.name, label.line, f"{image_path}: {exc}"))
             continue
@@ -248,20 +240,21 @@ def load_frames(
             continue
         for r in rows:
             if r.frame in frames:
-                loaded[r.line] = frames[r.frame]
+                loaded[r.line] = frames[r.frame], frames[r.frame].shape[1], frames[r.frame].shape[0]
             else:
                 skipped.append(SkippedFrame(r.name, r.line, f"frame {r.frame} is past the end of clip {video} "
                                                             f"({count} frames)"))
     results = []
     for label in chosen:
-        rgb = loaded.get(label.line)
-        if rgb is None:
+        if label.line not in loaded:
             continue
-        if (rgb.shape[1], rgb.shape[0]) != (label.width, label.height):
-            skipped.append(SkippedFrame(label.name, label.line, f"the frame is {rgb.shape[1]}x{rgb.shape[0]}, "
+        rgb, width, height = loaded[label.line]
+        if (width, height) != (label.width, label.height):
+            skipped.append(SkippedFrame(label.name, label.line, f"the frame is {width}x{height}, "
                                                                 f"its row says {label.width}x{label.height}"))
             continue
-        image, scale = _reduce(rgb, max_side)
+        image = fit_within(rgb, max_side)
+        scale = image.shape[1] / width
         noses = (np.array(label.noses, dtype=np.float64).reshape(-1, 2) + 0.5) * scale - 0.5
         results.append(RealFrame(label.name, label.clip or label.file, image, noses, scale, label.width, label.height))
     return results, sorted(skipped, key=lambda s: s.line)
@@ -348,10 +341,8 @@ def real_view(frame: RealFrame, size: int, rng: np.random.Generator, config: Rea
             if tries > 0:
                 return real_view(frame, size, rng, config, margin, tries - 1)
             noses.append((float(np.clip(u, 0, cw - 1)), float(np.clip(v, 0, ch - 1))))
-    values = canvas.astype(np.float32) * rng.uniform(1 - config.brightness, 1 + config.brightness)
-    mean = float(values.mean())
-    values = (values - mean) * rng.uniform(1 - config.contrast, 1 + config.contrast) + mean
-    canvas = np.clip(values, 0, 255).astype(np.uint8)
+    canvas = adjust_colour(canvas, rng.uniform(1 - config.brightness, 1 + config.brightness),
+                           rng.uniform(1 - config.contrast, 1 + config.contrast))
     if rng.random() < config.degrade:
         canvas = degrade(canvas, rng)
     return to_view(canvas, noses, size)

@@ -71,6 +71,16 @@ def load_image(path: Path, min_side: int | None = None) -> LoadedImage:
         raise ImageReadError(f"cannot decode: {exc}") from exc
 
 
+def fit_within(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """The image shrunk (area filter) so its longer side is at most `max_side`; unchanged if it is."""
+    longest = max(rgb.shape[:2])
+    if longest <= max_side:
+        return rgb
+    factor = max_side / longest
+    size = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
 def _from_pil(image: Image.Image, min_side: int | None) -> LoadedImage:
     orientation = image.getexif().get(0x0112, 1)
     full_w, full_h = image.size
