@@ -25,6 +25,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -166,6 +167,7 @@ class RealFrame:
     scale: float  # image pixels per original pixel
     width: int  # original size
     height: int
+    frame: int = 0  # index in its clip (0 for a frame given only as an image)
 
     @property
     def has_nose(self) -> bool:
@@ -186,21 +188,35 @@ class SkippedFrame:
         return f"{labels}:{self.line}: {self.name}: {self.reason}"
 
 
-def decode_frames(clip: Path, indices: set[int]) -> tuple[dict[int, np.ndarray], int]:
-    """The frames at `indices` (0-based, decode order) of a clip as RGB, and how many frames it
-    decoded in all (the clip's length when an index lies past its end)."""
+def clip_frames(clip: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, RGB) of every `every`-th frame of a clip (0-based decode order, as `pettrack video`
+    counts), upright: a rotation tag is applied as `pettrack video` applies it, so labels and
+    tracks share one pixel space."""
     import av
 
+    with av.open(str(clip)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index % every:
+                continue
+            rgb = frame.to_ndarray(format="rgb24")
+            rotation = int(getattr(frame, "rotation", 0) or 0) % 360
+            if rotation:
+                rgb = np.ascontiguousarray(np.rot90(rgb, rotation // 90))
+            yield index, rgb
+
+
+def decode_frames(clip: Path, indices: set[int]) -> tuple[dict[int, np.ndarray], int]:
+    """The frames at `indices` (0-based, decode order) of a clip as upright RGB, and how many
+    frames it decoded in all (the clip's length when an index lies past its end)."""
     found: dict[int, np.ndarray] = {}
     count = 0
     last = max(indices)
-    with av.open(str(clip)) as container:
-        for count, frame in enumerate(container.decode(video=0), start=1):
-            index = count - 1
-            if index in indices:
-                found[index] = frame.to_ndarray(format="rgb24")
-            if index >= last:
-                break
+    for index, rgb in clip_frames(clip):
+        count = index + 1
+        if index in indices:
+            found[index] = rgb
+        if index >= last:
+            break
     return found, count
 
 
@@ -256,7 +272,8 @@ def load_frames(
         image = fit_within(rgb, max_side)
         scale = image.shape[1] / width
         noses = (np.array(label.noses, dtype=np.float64).reshape(-1, 2) + 0.5) * scale - 0.5
-        results.append(RealFrame(label.name, label.clip or label.file, image, noses, scale, label.width, label.height))
+        results.append(RealFrame(label.name, label.clip or label.file, image, noses, scale, label.width, label.height,
+                                  label.frame))
     return results, sorted(skipped, key=lambda s: s.line)
 
 
@@ -446,22 +463,28 @@ def score_frames(results: list[FrameResult], threshold: float) -> FrameScore:
     )
 
 
-def choose_threshold(results: list[FrameResult], portrait_confidences: np.ndarray, portraits_kept: float = 0.995) -> float:
+def choose_threshold(results: list[FrameResult], portrait_confidences: np.ndarray, portraits_kept: float = 0.995,
+                     prefer: float | None = None) -> float:
     """The presence threshold with the most real frames right, among those that keep a point on at
     least `portraits_kept` of the clear portraits (a clear portrait must get a point). Midway
-    between neighbouring confidences; among equals the middle of the best run."""
+    between neighbouring confidences; among equals the one nearest `prefer` (a fine-tune keeps its
+    base model's threshold when a few frames cannot tell), else the middle of the best run."""
     heights = [r.heights[0] for r in results]
     values = np.unique(np.concatenate([heights, portrait_confidences, [0.0, 1.0]]))
     candidates = (values[:-1] + values[1:]) / 2
+    if prefer is not None:
+        candidates = np.unique(np.append(candidates, prefer))
     if portrait_confidences.size:
         ceiling = float(np.quantile(portrait_confidences, 1.0 - portraits_kept, method="lower"))
         allowed = candidates[candidates <= ceiling]
         candidates = allowed if allowed.size else candidates[:1]
     if not results:
-        return float(candidates[-1])
+        return float(candidates[-1]) if prefer is None else float(prefer)
     rights = np.array([np.mean([r.right(t) for r in results]) for t in candidates])
-    best = np.flatnonzero(rights == rights.max())
-    return float(candidates[best[len(best) // 2]])
+    best = candidates[rights == rights.max()]
+    if prefer is not None:
+        return float(best[np.argmin(np.abs(best - prefer))])
+    return float(best[len(best) // 2])
 
 
 class RealFrameDataset:

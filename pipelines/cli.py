@@ -604,6 +604,132 @@ def camera(
 
 
 @app.command()
+def label(
+    videos: list[Path] = typer.Argument(..., help="The clips to label frames of."),
+    labels: Path = typer.Option(Path("labels.csv"), "--labels", "-l", help="The labels file answers are saved to (footage format; created when missing, continued when it exists)."),
+    frames: int = typer.Option(40, "--frames", min=1, max=2000, help="Frames to propose, shared between the clips."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free one)."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Only print the page's address."),
+    weights: Optional[Path] = WeightsOption,
+    device: str = DeviceOption,
+    backend: str = BackendOption,
+) -> None:
+    """Label noses on frames of your own clips in a local page; every answer is saved at once.
+
+    The page proposes frames where the model is unsure, plus evenly spaced ones. Stop with the
+    page's Done button or Ctrl-C here (nothing is lost either way; run it again to go on). Then:
+    pettrack finetune --labels labels.csv --out mypet.safetensors
+    """
+    from .labeling import (
+        LabelServer, LabelSession, LabelStore, LabelingError, browser_available, clip_name, encode_frames, picks_path,
+        plan_picks,
+    )
+    from .video_io import VideoError
+
+    videos = _unique(videos)
+    missing = [v for v in videos if not v.is_file()]
+    if missing:
+        fail(f"{missing[0]}: no such video file")
+        raise typer.Exit(2)
+    with _outputs_refused("--labels: "):
+        check_outputs([labels, picks_path(labels)], videos)
+    with progress("frames") as bar:
+        def on_clip(clip: Path, total: int):
+            task = bar.add_task(escape(f"checking {shown(clip.name)}"), total=total or None, rate="")
+            return lambda: bar.advance(task)
+
+        try:
+            store = LabelStore(labels)
+            picks, threshold = plan_picks(
+                videos, labels, frames,
+                lambda: _load_localizer(LocalizerSettings(weights, device, "auto", None, backend)), on_clip=on_clip)
+            images = encode_frames(picks, {clip_name(v, labels): v for v in videos})
+        except (LabelingError, VideoError) as exc:
+            fail(str(exc))
+            raise typer.Exit(EXIT_FAILED) from exc
+    session = LabelSession(picks, images, store, threshold)
+    try:
+        server = LabelServer(session, port)
+    except OSError as exc:
+        fail(f"--port {port}: cannot listen on 127.0.0.1 ({exc.strerror or exc})")
+        raise typer.Exit(2) from exc
+    answered = sum(1 for p in picks if store.answer(p.key))
+    say(f"{len(picks)} frames to label ({answered} already answered); answers are saved to {labels} as you go")
+    out.print(f"open {server.url}", highlight=False)
+    say("stop with the page's Done button or Ctrl-C here")
+    if not no_browser and browser_available():
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.run_until_done()
+    except KeyboardInterrupt:
+        pass
+    yes, no = session.counts()
+    say(f"{yes} frames with a nose and {no} with none answered, in {labels}; "
+        f"next: pettrack finetune --labels {labels} --out mypet.safetensors")
+
+
+@app.command()
+def finetune(
+    labels: Path = typer.Option(..., "--labels", "-l", help="Your labelled frames (pettrack label writes them; footage format)."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="Where to write the fine-tuned weights (.safetensors)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="The model to start from (default: the shipped default)."),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="Folder of the clips the labels name, when they are not beside the labels file."),
+    steps: int = typer.Option(240, "--steps", min=1, max=100000, help="Training steps (a batch of 16 views each; about 1 s a step on a 2-core CPU)."),
+    lr: float = typer.Option(1e-4, "--lr", max=1.0, callback=lambda value: _positive("--lr", value), help="Peak learning rate."),
+    anchor: float = typer.Option(1e-2, "--anchor", min=0.0, max=100.0, help="Pull towards the starting weights (0: none), so the model keeps what it knew."),
+    held_out_every: int = typer.Option(4, "--held-out-every", min=2, max=100, help="In each clip, every Nth labelled frame (in time) is held out to judge the result."),
+    force: bool = typer.Option(False, "--force", help="Write the result even when it is worse than the starting model on the held-out frames."),
+    seed: int = typer.Option(0, min=0),
+    device: str = DeviceOption,
+    precision: str = typer.Option("auto", callback=one_of("auto", "fp32", "bf16"), help="auto, fp32 or bf16."),
+) -> None:
+    """Teach the model your own pet: fine-tune it on frames you labelled with `pettrack label`.
+
+    Prints the starting model and the fine-tune on held-out frames; writes OUT only when it is at
+    least as good there (or with --force). Ctrl-C stops and keeps the best step so far. Use the
+    result with --weights OUT on every command.
+    """
+    from pettrack.model.finetune import FinetuneConfig, FinetuneError, finetune as run_finetune
+
+    from .console import RichFinetuneReporter, held_out_line
+
+    with _outputs_refused():
+        check_outputs([out_file], [labels])
+    config = FinetuneConfig(labels=labels, out=out_file, weights=weights, videos=videos, steps=steps, lr=lr, anchor=anchor,
+                            held_out_every=held_out_every, seed=seed, device=device, precision=precision, force=force)
+    interrupted = False
+    try:
+        with RichFinetuneReporter() as reporter:
+            result = run_finetune(config, reporter)
+    except FinetuneError as exc:
+        fail(str(exc))
+        raise typer.Exit(EXIT_FAILED) from exc
+    except KeyboardInterrupt:
+        say("interrupted before the first judgement; nothing written")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    for problem in result.problems:
+        warn(f"{labels}:{problem.line}", problem.reason)
+    for skipped in result.skipped:
+        warn(f"{labels}:{skipped.line}", f"{skipped.name}: {skipped.reason}")
+    say(f"held out ({result.held_out_frames} frames): before {held_out_line(result.before)}")
+    say(f"held out ({result.held_out_frames} frames): after  {held_out_line(result.after)} (step {result.after.step})")
+    if result.interrupted:
+        say(f"interrupted after {result.steps_done} steps; the best step so far is used")
+    if result.worse:
+        message = f"the fine-tune is worse than {weights or 'default'} on the held-out frames"
+        if result.written:
+            warn(str(out_file), f"{message}; written anyway (--force)")
+        else:
+            fail(f"{message}; {out_file} not written (label more frames, or --force to write it anyway)")
+            raise typer.Exit(EXIT_FAILED)
+    say(f"weights in {out_file} ({result.seconds:.0f} s); use them with --weights {out_file}")
+    if result.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command()
 def export(
     fmt: str = typer.Option(..., "--format", "-f", callback=one_of("onnx", "torchscript", "openvino"),
                             help="onnx, torchscript or openvino (NAME.xml, with NAME.bin beside it)."),

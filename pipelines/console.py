@@ -23,6 +23,7 @@ from pettrack.model.files import final_path, undecodable_as_escapes
 
 if TYPE_CHECKING:  # the command line imports this module before it knows it needs a model
     from pettrack.model.evaluate import EvalSummary, FootageSummary
+    from pettrack.model.finetune import Judgement
     from pettrack.model.train import EpochRecord
 
 err = Console(stderr=True, soft_wrap=True)
@@ -153,3 +154,41 @@ class RichTrainReporter:
 
     def note(self, text: str) -> None:
         self._progress.console.print(f"[yellow]note:[/] {escape(shown(text))}", highlight=False)
+
+
+def held_out_line(judgement: "Judgement") -> str:
+    """A model on the held-out frames in one line: right, nose frames hit, no-nose frames rejected."""
+    score = judgement.score
+    rejected = "-" if math.isnan(score.no_nose_pointed) else f"{1 - score.no_nose_pointed:.0%}"
+    return (f"right {score.right:.0%} of {score.frames}, noses hit {score.nose_hit:.0%}, "
+            f"no-nose frames rejected {rejected}, threshold {score.threshold:.2f}")
+
+
+class RichFinetuneReporter:
+    """One progress bar over the steps with the running loss; a line per judgement."""
+
+    def __init__(self) -> None:
+        self._progress = progress(unit="steps")
+        self._task = None
+        self._losses: list[float] = []
+
+    def __enter__(self) -> "RichFinetuneReporter":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def begin(self, total_steps: int, description: str) -> None:
+        self._progress.console.print(escape(shown(description)), highlight=False)
+        self._task = self._progress.add_task("fine-tuning", total=total_steps, rate="")
+
+    def step(self, loss: float) -> None:
+        self._losses.append(loss)
+        recent = self._losses[-20:]
+        self._progress.update(self._task, advance=1, rate=f"loss {sum(recent) / len(recent):.5f}")
+
+    def judged(self, judgement: "Judgement", kept: bool) -> None:
+        who = "base model" if judgement.step == 0 else f"step {judgement.step:4d}"
+        mark = " [green]kept[/]" if kept and judgement.step else ""
+        self._progress.console.print(f"{who}: held out: {escape(held_out_line(judgement))}{mark}", highlight=False)
