@@ -232,10 +232,12 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
             (loss + config.anchor * pull).backward()
             optimizer.step()
             step += 1
-            reporter.step(float(loss))
+            reporter.step(float(loss.detach()))
             if step % config.eval_every == 0 or step == config.steps:
                 now = judge(localizer(), held, step, base_threshold)
-                kept = best is None or now.key > best.key
+                # Ties go to the later step: a few held-out frames often tie, and the later weights
+                # have seen more of the user's frames.
+                kept = best is None or now.key >= best.key
                 if kept:
                     best, best_state = now, copy.deepcopy(model.state_dict())
                 reporter.judged(now, kept)

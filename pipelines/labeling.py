@@ -174,14 +174,18 @@ def pick_frames(checks: list[FrameCheck], count: int, threshold: float) -> list[
             chosen[check.index] = reason
     by_index = {c.index: c for c in checks}
     positions = sorted(by_index)
-    for k in range(count):
-        if len(chosen) >= count:
-            break
-        target = checks[0].index + (k + 0.5) * span / count
-        free = [i for i in positions if i not in chosen]
+
+    def apart(i: int) -> float:
+        return min((abs(i - other) for other in chosen), default=float("inf"))
+
+    even = count - len(chosen)
+    for k in range(even):  # evenly spaced ones, where they keep apart from the others
+        target = checks[0].index + (k + 0.5) * span / even
+        free = [i for i in positions if i not in chosen and apart(i) >= min_gap]
         if free:
-            nearest = min(free, key=lambda i: abs(i - target))
-            chosen[nearest] = "evenly spaced"
+            chosen[min(free, key=lambda i: abs(i - target))] = "evenly spaced"
+    while len(chosen) < count:  # what is left: the frames farthest from every pick
+        chosen[max((i for i in positions if i not in chosen), key=apart)] = "evenly spaced"
     return [(by_index[i], chosen[i]) for i in sorted(chosen)]
 
 

@@ -112,10 +112,16 @@ class Browser:
     # --- what a test does -------------------------------------------------------------------
 
     def open(self, url: str) -> None:
-        self.call("Page.navigate", session=True, url=url)
+        self._replace_page(lambda: self.call("Page.navigate", session=True, url=url))
 
     def reload(self) -> None:
-        self.call("Page.reload", session=True, ignoreCache=True)
+        self._replace_page(lambda: self.call("Page.reload", session=True, ignoreCache=True))
+
+    def _replace_page(self, go) -> None:
+        """Navigate, and return once the new document is there (the old one's state is gone)."""
+        self.evaluate("window.__previousPage = true")
+        go()
+        self.wait_for("!window.__previousPage && document.readyState === 'complete'")
 
     def evaluate(self, expression: str):
         result = self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True,
