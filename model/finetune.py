@@ -215,7 +215,7 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
     )
     reporter.begin(config.steps, f"{len(train_frames)} frames to learn from, {len(held)} held out "
                                  f"({len({f.clip for f in frames})} clip(s)), device {device}, "
-                                 f"precision {autocast or 'fp32'}")
+                                 f"precision {str(autocast).removeprefix('torch.') if autocast else 'fp32'}")
     reporter.judged(before, kept=True)
     step, interrupted = 0, False
     try:
