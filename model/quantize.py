@@ -46,6 +46,20 @@ def calibration_views(samples: list[Sample], size: int, count: int = CALIBRATION
     return portraits + footage[:wanted]
 
 
+def frame_calibration_views(frames: list, size: int, count: int = CALIBRATION_COUNT) -> list[np.ndarray]:
+    """`count` model inputs from hand-labelled video frames (model/frames.py RealFrame, e.g. a
+    user's own from `pettrack label`): each frame whole, then augmented views of them as training
+    draws them (crops, flips, colour, degradations). Deterministic (a fixed seed)."""
+    from .footage import to_view
+    from .frames import real_view
+
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    views = [to_view(frame.image, [], size).image for frame in frames[:count]]
+    while frames and len(views) < count:
+        views.append(real_view(frames[len(views) % len(frames)], size, rng).image)
+    return views
+
+
 def quantize_int8(folded: NoseNet, views: list[np.ndarray]):
     """An inference network with BatchNorm folded (Localizer.model), with its normalisation
     (uint8 NHWC in, as the OpenVINO backend runs it), quantized to int8 on `views`: an

@@ -616,9 +616,7 @@ def label(
 ) -> None:
     """Label noses on frames of your own clips in a local page; every answer is saved at once.
 
-    The page proposes frames where the model is unsure, plus evenly spaced ones. Stop with the
-    page's Done button or Ctrl-C here (nothing is lost either way; run it again to go on). Then:
-    pettrack finetune --labels labels.csv --out mypet.safetensors
+    The page proposes frames where the model is unsure, plus evenly spaced ones. Stop with the page's Done button or Ctrl-C here: nothing is lost, and running it again goes on where you stopped (once every proposed frame is answered, it proposes new ones with --weights). Then: pettrack finetune --labels labels.csv --out mypet.safetensors
     """
     from .labeling import (
         LabelServer, LabelSession, LabelStore, LabelingError, browser_available, clip_name, encode_frames, picks_path,
@@ -640,9 +638,9 @@ def label(
 
         try:
             store = LabelStore(labels)
-            picks, threshold = plan_picks(
-                videos, labels, frames,
-                lambda: _load_localizer(LocalizerSettings(weights, device, "auto", None, backend)), on_clip=on_clip)
+            picks, threshold, new = plan_picks(
+                videos, labels, frames, lambda: _load_localizer(LocalizerSettings(weights, device, "auto", None, backend)),
+                answered=lambda pick: store.answer(pick.key) is not None, on_clip=on_clip)
             images = encode_frames(picks, {clip_name(v, labels): v for v in videos})
         except (LabelingError, VideoError) as exc:
             fail(str(exc))
@@ -654,7 +652,8 @@ def label(
         fail(f"--port {port}: cannot listen on 127.0.0.1 ({exc.strerror or exc})")
         raise typer.Exit(2) from exc
     answered = sum(1 for p in picks if store.answer(p.key))
-    say(f"{len(picks)} frames to label ({answered} already answered); answers are saved to {labels} as you go")
+    say(f"{len(picks)} frames to label ({answered} already answered, {new} newly proposed"
+        f"{f' by {weights}' if new and weights else ''}); answers are saved to {labels} as you go")
     out.print(f"open {server.url}", highlight=False)
     say("stop with the page's Done button or Ctrl-C here")
     if not no_browser and browser_available():
@@ -685,11 +684,9 @@ def finetune(
     device: str = DeviceOption,
     precision: str = typer.Option("auto", callback=one_of("auto", "fp32", "bf16"), help="auto, fp32 or bf16."),
 ) -> None:
-    """Teach the model your own pet: fine-tune it on frames you labelled with `pettrack label`.
+    """Teach the model your own pet: fine-tune it on frames you labelled with pettrack label.
 
-    Prints the starting model and the fine-tune on held-out frames; writes OUT only when it is at
-    least as good there (or with --force). Ctrl-C stops and keeps the best step so far. Use the
-    result with --weights OUT on every command.
+    Prints the starting model and the fine-tune on held-out frames, and writes OUT only when it is at least as good there (or with --force). Ctrl-C stops and keeps the best step so far. Use the result with --weights OUT on every command.
     """
     from pettrack.model.finetune import FinetuneConfig, FinetuneError, finetune as run_finetune
 
@@ -736,10 +733,12 @@ def export(
     out_file: Path = typer.Option(..., "--out", "-o", help="File to write."),
     weights: Optional[Path] = WeightsOption,
     int8: bool = typer.Option(
-        False, "--int8", help="With --format openvino: quantize to int8 (NNCF), calibrated on 300 images of --images/--labels "
-        "(the training side of train's split). Save it as WEIGHTS-NAME.int8.xml beside the weights for --precision int8."),
-    images: Optional[Path] = typer.Option(None, "--images", help="With --int8: folder of labelled images to calibrate on."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="With --int8: their label file (pet-noses format)."),
+        False, "--int8", help="With --format openvino: quantize to int8 (NNCF), calibrated on 300 views of --labels: "
+        "labelled photos in --images (the training side of train's split), or your labelled video frames (the "
+        "file pettrack label writes). Save it as WEIGHTS-NAME.int8.xml beside the weights for --precision int8."),
+    images: Optional[Path] = typer.Option(None, "--images", help="With --int8 and a photo label file: the folder of the photos."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="With --int8: a label file of photos (pet-noses format) or of video frames (footage format)."),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="With --int8 and video frames: the folder of their clips, when not beside the labels."),
 ) -> None:
     """Export the model. onnx/torchscript: letterboxed, normalised NCHW float in; openvino: letterboxed uint8 NHWC RGB
     in (normalisation inside). Out: the heat-map."""
@@ -748,8 +747,10 @@ def export(
 
     if int8 and fmt != "openvino":
         raise typer.BadParameter("int8 quantization is for --format openvino", param_hint="--int8")
-    if int8 and (images is None or labels is None):
-        raise typer.BadParameter("--int8 calibrates on labelled images: give --images and --labels", param_hint="--int8")
+    frame_labels = int8 and labels is not None and _is_frame_labels(labels)
+    if int8 and (labels is None or (images is None and not frame_labels)):
+        raise typer.BadParameter("--int8 calibrates on labelled images: give --images and --labels, or --labels with "
+                                 "your labelled video frames", param_hint="--int8")
     outputs = [out_file, out_file.with_suffix(".bin")] if fmt == "openvino" else [out_file]
     try:
         with _outputs_refused():
@@ -758,7 +759,11 @@ def export(
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
     localizer = _load_localizer(LocalizerSettings(weights, "cpu", backend="torch"))
-    calibration = _calibration_views(images, labels, localizer.size) if int8 else None
+    calibration = None
+    if frame_labels:
+        calibration = _frame_calibration_views(labels, videos, localizer.size)
+    elif int8:
+        calibration = _calibration_views(images, labels, localizer.size)
     try:
         export_model(localizer.model, localizer.info, fmt, out_file, calibration)
     except ExportError as exc:
@@ -797,6 +802,36 @@ def _calibration_views(images: Path, labels: Path, size: int) -> list:
         fail(f"{images}: no labelled image could be read for calibration")
         raise typer.Exit(EXIT_FAILED)
     return calibration_views(samples, size)
+
+
+def _is_frame_labels(labels: Path) -> bool:
+    """Whether a label file is in the footage format (a CSV header starting file,clip,frame)."""
+    try:
+        with labels.open("rb") as handle:
+            return handle.readline().removeprefix(b"\xef\xbb\xbf").startswith(b"file,clip,frame")
+    except OSError:
+        return False
+
+
+def _frame_calibration_views(labels: Path, videos: Optional[Path], size: int) -> list:
+    """The int8 calibration inputs from labelled video frames (a user's own, from pettrack label)."""
+    from pettrack.model.frames import FrameLabelsError, load_frames, read_frame_labels
+    from pettrack.model.quantize import frame_calibration_views
+
+    try:
+        label_file = read_frame_labels(labels)
+    except FrameLabelsError as exc:
+        fail(str(exc))
+        raise typer.Exit(EXIT_FAILED) from exc
+    for problem in label_file.problems:
+        warn(f"{labels}:{problem.line}", problem.reason)
+    frames, skipped = load_frames(label_file, videos, keep_disputed=True)
+    for frame in skipped:
+        warn(f"{labels}:{frame.line}", f"{frame.name}: {frame.reason}")
+    if not frames:
+        fail(f"{labels}: no labelled frame could be read for calibration")
+        raise typer.Exit(EXIT_FAILED)
+    return frame_calibration_views(frames, size)
 
 
 @app.command()

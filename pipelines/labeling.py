@@ -157,27 +157,29 @@ def unsureness(check: FrameCheck, threshold: float) -> tuple[float, str]:
     return score, reason
 
 
-def pick_frames(checks: list[FrameCheck], count: int, threshold: float) -> list[tuple[FrameCheck, str]]:
+def pick_frames(checks: list[FrameCheck], count: int, threshold: float,
+                taken: Iterable[int] = ()) -> list[tuple[FrameCheck, str]]:
     """`count` frames of one clip, in time order: about two thirds where the model is most unsure
-    (no two closer than half the even spacing), the rest evenly spaced."""
-    count = min(count, len(checks))
+    (no two closer than half the even spacing), the rest evenly spaced. Frames in `taken` (picked
+    by an earlier round) are not picked again, and new picks keep apart from them too."""
+    taken = set(taken)
+    positions = sorted(c.index for c in checks if c.index not in taken)
+    count = min(count, len(positions))
     if count <= 0:
         return []
     span = checks[-1].index - checks[0].index + 1
-    min_gap = span / (2 * count)
+    min_gap = span / (2 * (count + len(taken)))
     chosen: dict[int, str] = {}
-    ranked = sorted(((unsureness(c, threshold), c) for c in checks), key=lambda pair: -pair[0][0])
+
+    def apart(i: int) -> float:
+        return min((abs(i - other) for other in (*chosen, *taken)), default=float("inf"))
+
+    ranked = sorted(((unsureness(c, threshold), c) for c in checks if c.index not in taken), key=lambda pair: -pair[0][0])
     for (score, reason), check in ranked:
         if len(chosen) >= count - max(1, count // 3) or score < 0.2:
             break
-        if all(abs(check.index - other) >= min_gap for other in chosen):
+        if apart(check.index) >= min_gap:
             chosen[check.index] = reason
-    by_index = {c.index: c for c in checks}
-    positions = sorted(by_index)
-
-    def apart(i: int) -> float:
-        return min((abs(i - other) for other in chosen), default=float("inf"))
-
     even = count - len(chosen)
     for k in range(even):  # evenly spaced ones, where they keep apart from the others
         target = checks[0].index + (k + 0.5) * span / even
@@ -186,6 +188,7 @@ def pick_frames(checks: list[FrameCheck], count: int, threshold: float) -> list[
             chosen[min(free, key=lambda i: abs(i - target))] = "evenly spaced"
     while len(chosen) < count:  # what is left: the frames farthest from every pick
         chosen[max((i for i in positions if i not in chosen), key=apart)] = "evenly spaced"
+    by_index = {c.index: c for c in checks}
     return [(by_index[i], chosen[i]) for i in sorted(chosen)]
 
 
@@ -195,35 +198,43 @@ def share_frames(total: int, clips: int) -> list[int]:
 
 
 def plan_picks(videos: list[Path], labels: Path, count: int, make_localizer: Callable[[], object],
-               max_checked: int = 150, on_clip: Callable[[Path, int], Callable[[], None]] | None = None,
-               ) -> tuple[list[Pick], float]:
-    """The picks for `videos`: those an earlier run saved beside the labels file, and for each clip
-    it did not cover, `count` shared between the clips, chosen now (the model is loaded only then).
-    Writes the picks file. Returns the picks of `videos` in clip and time order, and the threshold."""
+               answered: Callable[[Pick], bool] = lambda pick: False, max_checked: int = 150,
+               on_clip: Callable[[Path, int], Callable[[], None]] | None = None) -> tuple[list[Pick], float, int]:
+    """The picks for `videos`: those an earlier run saved beside the labels file, plus new ones
+    chosen now (the model is loaded only then): `count`, shared between the clips, for each clip
+    no earlier run covered, or, once every earlier pick of these clips is answered, `count` more
+    for every clip (the refine loop: label, fine-tune, label again with --weights of the result).
+    Writes the picks file. Returns the picks of `videos` in clip and time order, the threshold,
+    and how many are new."""
     from pettrack.pipelines.video_io import probe
 
     path = picks_path(labels)
     saved = read_picks(path)
     names = {clip_name(v, labels): Path(v) for v in videos}
-    covered = {p.clip for p in saved}
+    earlier = [p for p in saved if p.clip in names]
     threshold = _saved_threshold(path) if saved else None
-    new = [name for name in names if name not in covered]
+    if earlier and all(answered(p) for p in earlier):
+        to_pick = list(names)  # another round over every clip
+    else:
+        to_pick = [name for name in names if name not in {p.clip for p in earlier}]
     added: list[Pick] = []
-    if new:
+    if to_pick:
         localizer = make_localizer()
         threshold = localizer.min_confidence
         shares = dict(zip(names, share_frames(count, len(names))))
-        for name in new:
+        for name in to_pick:
             info = probe(names[name])
             hint = info.frame_count or info.estimated_frames
             ticker = on_clip(names[name], min(hint, max_checked) if hint else 0) if on_clip else (lambda: None)
             checks, width, height = analyse_clip(localizer, names[name], hint, max_checked, ticker)
-            for check, reason in pick_frames(checks, shares[name], threshold):
+            taken = [p.frame for p in earlier if p.clip == name]
+            for check, reason in pick_frames(checks, shares[name], threshold, taken):
                 guesses = tuple(g for g in check.guesses if g.confidence >= LOWEST_PEAK) or check.guesses[:1]
                 added.append(Pick(name, check.index, width, height, reason, guesses))
         write_picks(path, saved + added, threshold)
-    picks = sorted((p for p in saved + added if p.clip in names), key=lambda p: (list(names).index(p.clip), p.frame))
-    return picks, float(threshold or 0.0)
+    order = list(names)
+    picks = sorted(earlier + added, key=lambda p: (order.index(p.clip), p.frame))
+    return picks, float(threshold or 0.0), len(added)
 
 
 def _saved_threshold(path: Path) -> float | None:

@@ -268,3 +268,22 @@ def test_label_refuses_what_it_cannot_use(tmp_path):
     assert result.returncode == 1 and "not a footage labels file" in result.stderr and "Traceback" not in result.stderr
     result = run_cli("label", CLIP, "--labels", CLIP, "--no-browser")
     assert result.returncode == 2 and "is an input of this run" in result.stderr
+
+
+def test_a_second_round_proposes_new_frames_once_every_pick_is_answered(tiny_weights, tmp_path):
+    from pettrack.model.localizer import Localizer
+    from pettrack.pipelines.labeling import plan_picks
+
+    labels = tmp_path / "labels.csv"
+
+    def no_model():
+        raise AssertionError("the model is loaded only to pick new frames")
+
+    first, threshold, new = plan_picks([CLIP], labels, 3, lambda: Localizer.load(tiny_weights, device="cpu"))
+    assert len(first) == new == 3 and (tmp_path / "labels.picks.json").is_file()
+    again, _, new = plan_picks([CLIP], labels, 3, no_model, answered=lambda pick: pick.frame != first[0].frame)
+    assert again == first and new == 0  # one still open: the same frames, no model needed
+    more, _, new = plan_picks([CLIP], labels, 3, lambda: Localizer.load(tiny_weights, device="cpu"),
+                              answered=lambda pick: True)
+    assert new == 3 and len(more) == 6 and len({p.frame for p in more}) == 6
+    assert [p.frame for p in more] == sorted(p.frame for p in more)
