@@ -7,8 +7,10 @@ import signal
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import SAMPLES, run_cli, start_cli
 
+from pettrack.model.backends import openvino_available
 from pettrack.model.finetune import split_by_time
 from pettrack.model.frames import RealFrame
 from pettrack.model.weights import read_info
@@ -109,3 +111,18 @@ def test_ctrl_c_keeps_the_best_step_so_far(tiny_weights, tmp_path):
         process.wait()
     assert "interrupted after" in rest and "the best step so far is used" in rest and out.is_file()
     assert read_info(out).training["finetune"]["step_kept"] >= 40
+
+
+@pytest.mark.skipif(not openvino_available(), reason='needs pip install "pettrack[openvino]"')
+def test_a_finetuned_model_quantizes_on_the_users_own_frames(tiny_weights, tmp_path):
+    labels = _user_labels(tmp_path)
+    out = tmp_path / "mypet.safetensors"
+    assert run_cli("finetune", "--labels", labels, "--out", out, "--weights", tiny_weights, "--steps", "2",
+                   "--force").returncode == 0
+    # A user has no portraits to calibrate on: their labelled frames are enough.
+    made = run_cli("export", "--format", "openvino", "--int8", "--weights", out, "--labels", labels,
+                   "--out", tmp_path / "mypet.int8.xml")
+    assert made.returncode == 0, made.stderr
+    used = run_cli("video", SAMPLES / "dog_4s.mp4", "--out-dir", tmp_path / "run", "--weights", out,
+                   "--precision", "int8", "--no-video", "--end", "0.5")
+    assert used.returncode == 0, used.stderr
