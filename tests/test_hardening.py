@@ -347,3 +347,30 @@ def test_a_name_of_megabytes_is_shown_shortened_on_one_line():
     text = shown(name)
     assert len(text) < LONGEST_SHOWN and "(5,000,004 characters)" in text and text.endswith("a.jpg")
     assert shown("short.jpg") == "short.jpg"
+
+
+def test_an_unreadable_video_is_skipped_and_listed_like_a_missing_one(tmp_path, monkeypatch):
+    """Permission denied (made here by refusing the open: root reads any file) skips that input,
+    lists it, and the run is done (exit 0) when the others are."""
+    import errno
+
+    from typer.testing import CliRunner
+
+    from pettrack.pipelines.cli import app
+
+    shutil.copy(SAMPLES / "dog_4s.mp4", tmp_path / "a.mp4")
+    shutil.copy(SAMPLES / "dog_4s.mp4", tmp_path / "locked.mp4")
+    real_open = av.open
+
+    def refusing_open(path, *args, **kwargs):
+        if str(path).endswith("locked.mp4"):
+            raise av.error.PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", refusing_open)
+    result = CliRunner().invoke(app, ["video", str(tmp_path / "a.mp4"), str(tmp_path / "locked.mp4"),
+                                      str(tmp_path / "absent.mp4"), "--no-video", "--no-plots", "--end", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "locked.mp4: not a readable video (Permission denied)" in result.output
+    assert "1 of 3 videos done; 2 skipped" in result.output and "absent.mp4: no such file" in result.output
+    assert (tmp_path / "a.pettrack.csv").is_file() and not (tmp_path / "locked.pettrack.csv").exists()
