@@ -68,6 +68,7 @@ class FrameCheck:
     guesses: tuple[Guess, ...]
     mirror_gap: float
     jump: float  # nan when this or the previous checked frame has no nose above the threshold
+    breaks: bool = False  # a nose above the threshold in the previous checked frame, none here
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,9 @@ def analyse_clip(localizer, clip: Path, frame_count: int, max_frames: int,
                 gap = 0.0  # both see no nose: where their weak peaks lie says nothing
             present = top.confidence >= threshold
             jump = _short_side_gap(top, previous, width, height) if present and previous else float("nan")
+            breaks = previous is not None and not present
             previous = top if present else None
-            checks.append(FrameCheck(index, guesses, gap, jump))
+            checks.append(FrameCheck(index, guesses, gap, jump, breaks))
             on_frame()
         batch.clear()
 
@@ -150,8 +152,9 @@ def unsureness(check: FrameCheck, threshold: float) -> tuple[float, str]:
     jump = 0.0 if math.isnan(check.jump) else min(1.0, check.jump / TRACK_JUMP) if check.jump >= TRACK_JUMP / 2 else 0.0
     score, reason = max(
         (near, f"unsure: its peak {top.confidence:.2f} is near the threshold {threshold:.2f}"),
-        (mirror, f"the mirror image disagrees by {check.mirror_gap:.0%} of the frame"),
-        (jump, f"the track jumps {check.jump:.0%} of the frame since the previous checked frame"),
+        (mirror, f"the mirror image disagrees by {check.mirror_gap:.0%} of the frame's short side"),
+        (jump, f"the track jumps {check.jump:.0%} of the frame's short side since the previous checked frame"),
+        (0.6 if check.breaks else 0.0, "the track breaks here: a nose in the previous checked frame, none here"),
         key=lambda pair: pair[0],
     )
     return score, reason

@@ -32,8 +32,8 @@ def _rows(path):
 
 # --- choosing frames ---------------------------------------------------------------------------
 
-def _check(index, confidence=0.95, gap=0.0, jump=float("nan")):
-    return FrameCheck(index, (Guess(100.0, 50.0, confidence),), gap, jump)
+def _check(index, confidence=0.95, gap=0.0, jump=float("nan"), breaks=False):
+    return FrameCheck(index, (Guess(100.0, 50.0, confidence),), gap, jump, breaks)
 
 
 def test_unsure_frames_are_picked_with_their_reason_and_the_rest_evenly_spaced():
@@ -41,10 +41,11 @@ def test_unsure_frames_are_picked_with_their_reason_and_the_rest_evenly_spaced()
     checks[10] = _check(30, confidence=0.70)  # at the threshold
     checks[50] = _check(150, gap=0.30)  # the mirror image disagrees
     checks[80] = _check(240, jump=0.40)  # the track jumps
+    checks[95] = _check(285, confidence=0.1, breaks=True)  # the track breaks
     picked = pick_frames(checks, 9, threshold=0.7)
     assert len(picked) == 9 and [c.index for c, _ in picked] == sorted(c.index for c, _ in picked)
     reasons = {c.index: reason for c, reason in picked}
-    assert "near the threshold" in reasons[30] and "mirror" in reasons[150] and "jumps" in reasons[240]
+    assert "near the threshold" in reasons[30] and "mirror" in reasons[150] and "jumps" in reasons[240] and "breaks" in reasons[285]
     assert sum(r == "evenly spaced" for r in reasons.values()) >= 3
     assert unsureness(_check(0, confidence=0.99), 0.7)[0] == 0.0
 
