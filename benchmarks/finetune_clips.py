@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="the base model (default: the shipped default)")
     parser.add_argument("--anchor", type=float, default=1e-2)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--sheet", type=Path, help="contact sheets PREFIX-base-K.jpg and PREFIX-finetuned-K.jpg of the never-labelled frames")
     args = parser.parse_args()
 
     base = Localizer.load(args.weights, device="cpu", backend="torch")
@@ -106,20 +107,30 @@ def main() -> None:
             user_file = write_rows(user, args.labels, args.videos, Path(tmp) / f"user{labelled}.csv")
             other_file = write_rows(other, args.labels, args.videos, Path(tmp) / f"other{labelled}.csv")
             other_frames, _ = load_frames(read_frame_labels(other_file))
-            before = score_frames(predict_frames(base, other_frames), base.min_confidence)
+            before_results = predict_frames(base, other_frames)
+            before = score_frames(before_results, base.min_confidence)
             started = time.time()
             out = Path(tmp) / f"tuned{labelled}.safetensors"
             result = finetune(FinetuneConfig(labels=user_file, out=out, weights=args.weights, steps=args.steps,
                                              anchor=args.anchor, lr=args.lr, device="cpu", force=True))
             seconds = time.time() - started
             tuned = Localizer.load(out, device="cpu", backend="torch")
-            after = score_frames(predict_frames(tuned, other_frames), tuned.min_confidence)
+            after_results = predict_frames(tuned, other_frames)
+            after = score_frames(after_results, tuned.min_confidence)
+            if args.sheet:
+                from footage_frames import contact_sheet  # benchmarks/ is on the path when run as a script
+
+                for name, results, localizer in (("base", before_results, base), ("finetuned", after_results, tuned)):
+                    contact_sheet(results, localizer.min_confidence,
+                                  f"never-labelled frames, {name} ({labelled} labelled per clip): green = labelled nose "
+                                  "(5% radius), magenta = the model's point", Path(f"{args.sheet}-{name}-{labelled}.jpg"))
             held = f"{result.before.score.right:.0%} -> {result.after.score.right:.0%} of {result.held_out_frames}"
             print(f"| {labelled} | base | {len(other_frames)} | {figures(before)} | | |")
             print(f"| {labelled} | fine-tuned (step {result.after.step}, threshold {tuned.min_confidence:.2f}) | "
                   f"{len(other_frames)} | {figures(after)} | {held} | {seconds:.0f} |")
+            by_name = lambda per_clip: {Path(clip).name: v for clip, v in per_clip.items()}  # noqa: E731
             for clip in clips:
-                b, a = before.per_clip.get(clip, {}), after.per_clip.get(clip, {})
+                b, a = by_name(before.per_clip).get(Path(clip).name), by_name(after.per_clip).get(Path(clip).name)
                 if b:
                     print(f"|  | {Path(clip).name} | {b['frames']} | {b['right']:.0%} -> {a['right']:.0%} | | | | |")
 

@@ -84,6 +84,7 @@ def _export_onnx(model: NoseNet, info: ModelInfo, example: torch.Tensor, path: P
     torch.onnx.export(
         model, (example,), str(path), input_names=["image"], output_names=["heatmap"],
         dynamic_shapes={"x": {0: batch}}, dynamo=True, external_data=False,
+        verbose=False,  # its progress lines went to stdout, where a user's data goes
     )
     graph = onnx.load(str(path))
     entry = graph.metadata_props.add()

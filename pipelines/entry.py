@@ -23,6 +23,8 @@ def main() -> None:
     if debug:
         sys.argv = [arg for arg in sys.argv if arg != "--debug"]
         os.environ["PETTRACK_DEBUG"] = "1"  # the library then lets libav's own log lines through
+    else:
+        quiet_libraries()
     try:
         app = _import_cli()
         app()
@@ -43,6 +45,16 @@ def main() -> None:
 
         fail(f"{describe_error(exc)} (an unexpected error: run the same command with --debug for the traceback)")
         sys.exit(EXIT_FAILED)
+
+
+def quiet_libraries() -> None:
+    """Library notices are for developers, not users: deprecation warnings (torch's on a
+    TorchScript export) and OpenCV's log lines (a dozen when a camera index does not open) show
+    with --debug only. pettrack's own messages are not Python warnings, so none is lost."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # read when cv2 is first imported
 
 
 def _import_cli():

@@ -39,6 +39,7 @@ def test_onnx_export_matches(tmp_path, sample_batch):
     out = tmp_path / "nose.onnx"
     result = run_cli("export", "--format", "onnx", "--out", out)
     assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and "[torch.onnx]" not in result.stderr  # no progress lines: they are --debug's
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert "pettrack.json" in session.get_modelmeta().custom_metadata_map
     (heatmaps,) = session.run(None, {"image": x.contiguous().numpy()})

@@ -374,3 +374,17 @@ def test_an_unreadable_video_is_skipped_and_listed_like_a_missing_one(tmp_path, 
     assert "locked.mp4: not a readable video (Permission denied)" in result.output
     assert "1 of 3 videos done; 2 skipped" in result.output and "absent.mp4: no such file" in result.output
     assert (tmp_path / "a.pettrack.csv").is_file() and not (tmp_path / "locked.pettrack.csv").exists()
+
+
+def test_library_notices_show_only_with_debug(tmp_path):
+    """torch's deprecation warnings on a TorchScript export, ONNX progress lines and OpenCV's log
+    lines are for developers: a user sees pettrack's own lines, and --debug shows the rest."""
+    exported = run_cli("export", "--format", "torchscript", "--out", tmp_path / "m.pt", "--weights", "fast")
+    assert exported.returncode == 0 and exported.stdout == ""
+    assert exported.stderr.strip().splitlines() == [line for line in exported.stderr.strip().splitlines()
+                                                    if line.startswith("wrote ")]
+    debug = run_cli("export", "--format", "torchscript", "--out", tmp_path / "d.pt", "--weights", "fast", "--debug")
+    assert debug.returncode == 0 and "FutureWarning" in debug.stderr
+    camera = run_cli("camera", "7", "--frames", "1", "--weights", "fast")
+    assert camera.returncode == 1 and "cannot open source 7" in camera.stderr
+    assert "WARN" not in camera.stderr and "global " not in camera.stderr
