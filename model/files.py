@@ -6,6 +6,11 @@ Writes then go to a hidden temp file beside the target that is renamed over it w
 readers only ever see a complete file, or none. A partial result (Ctrl-C, a failed input) is still
 renamed into place by callers that want to keep it; the rename is what makes it a valid file. An
 output that is a symbolic link is written through: the file it points to is replaced, the link stays.
+
+The outputs of one input (a video's CSV, annotated video, record, plot and exports) replace
+earlier ones together or not at all: inside `with OutputGroup() as group:` every finished write
+waits as its temp file, `group.commit()` renames them all, and leaving the block without it (a
+full disk halfway) removes them, so the folder never mixes two runs.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
@@ -128,11 +134,57 @@ def atomic_path(path: Path, keep_on_error: bool = False, keep: Callable[[], bool
 
 
 def commit(tmp: Path, path: Path, keep: bool) -> None:
-    """End a write through a temp file: rename it over `path`, or remove it (path untouched)."""
-    if keep:
+    """End a write through a temp file: rename it over `path`, or remove it (path untouched).
+    Inside an OutputGroup a kept file waits for the group's commit."""
+    group = _GROUP.get()
+    if keep and group is not None:
+        group.stage(Path(tmp), Path(path))
+    elif keep:
         os.replace(tmp, path)
     else:
         Path(tmp).unlink(missing_ok=True)
+
+
+class OutputGroup:
+    """Outputs that replace earlier files together (see the module docstring). The group applies
+    to the writes made in this thread (and its context) while the `with` block runs."""
+
+    def __init__(self) -> None:
+        self._staged: dict[Path, Path] = {}  # output -> its finished temp file
+        self._token = None
+
+    def __enter__(self) -> "OutputGroup":
+        self._token = _GROUP.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _GROUP.reset(self._token)
+        self.discard()
+
+    def stage(self, tmp: Path, path: Path) -> None:
+        self._staged[path] = tmp
+
+    def readable(self, path: Path) -> Path:
+        """Where the new content of `path` is now: its finished temp file, else `path` itself."""
+        return self._staged.get(Path(path), Path(path))
+
+    def commit(self) -> list[Path]:
+        """Move every finished output into place; returns them."""
+        done = []
+        for path, tmp in list(self._staged.items()):
+            os.replace(tmp, path)
+            del self._staged[path]
+            done.append(path)
+        return done
+
+    def discard(self) -> None:
+        """Remove the outputs not committed; the files at their paths stay as they were."""
+        for tmp in self._staged.values():
+            tmp.unlink(missing_ok=True)
+        self._staged.clear()
+
+
+_GROUP: ContextVar[OutputGroup | None] = ContextVar("pettrack_output_group", default=None)
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from rich.text import Text
 # Only light modules here: --help and usage errors answer before torch, OpenVINO, OpenCV, SciPy,
 # matplotlib or Ray load (tests/test_startup.py keeps it so). Each command imports its work when
 # it runs.
-from pettrack.model.files import OutputError, check_outputs, same_file
+from pettrack.model.files import OutputError, OutputGroup, check_outputs, same_file
 from pettrack.model.labels import LabelFile, read_labels
 from pettrack.model.settings import BACKENDS, MAX_PETS, PRECISION_NAMES, LocalizerSettings
 
@@ -217,7 +217,7 @@ def folder(
     to_stdout = csv and out_file is None
 
     csv_output = open_csv(csv_path, CSV_COLUMNS) if (csv or out_file) else contextlib.nullcontext(None)
-    with progress() as bar, csv_output as sink:
+    with _csv_write_failure(csv_path), progress() as bar, csv_output as sink:
         task = bar.add_task("images", total=len(images), rate="")
 
         def on_result(result: ImageResult) -> None:
@@ -258,6 +258,19 @@ def folder(
     if summary.unwritten:
         fail(f"{len(summary.unwritten)} annotated copies could not be written to {annotate} (the results are complete)")
         raise typer.Exit(EXIT_FAILED)
+
+
+@contextlib.contextmanager
+def _csv_write_failure(csv_path: Optional[Path]) -> Iterator[None]:
+    """A CSV file that cannot be written (a full disk) is one line naming it; the file written
+    through a temp file keeps its earlier contents."""
+    try:
+        yield
+    except OSError as exc:
+        if csv_path is None:
+            raise
+        fail(f"{csv_path}: cannot write it ({describe_error(exc)}); nothing was written there, its earlier contents are kept")
+        raise typer.Exit(EXIT_FAILED) from exc
 
 
 def _results_table(results: list[ImageResult]) -> Table:
@@ -359,13 +372,18 @@ def video(
     failed: list[str] = []
     for source, outputs in zip(sources, planned):
         try:
-            _track_one(localizer, source, outputs, options)
-            _finish_run(source, outputs, formats)
+            # The input's CSV, video, record, plot and exports replace earlier ones together.
+            with OutputGroup() as group:
+                _track_one(localizer, source, outputs, options, group)
+                _finish_run(source, outputs, formats, group)
+                group.commit()
         except VideoError as exc:
             fail(str(exc))
             failed.append(str(exc))
         except OSError as exc:  # an output that could not be written (full disk, a folder gone)
-            fail(f"{describe_error(exc)}; {source} not finished, earlier results at its outputs are untouched")
+            names = ", ".join(p.name for p in outputs.files)
+            fail(f"{describe_error(exc)}; {source} not finished: none of its new results was kept ({names}); "
+                 "earlier files there are untouched")
             failed.append(f"{source}: {describe_error(exc)}")
     if report and len(failed) < len(sources):
         _write_report(planned, out_dir)
@@ -403,27 +421,32 @@ def _export_formats(text: Optional[str]) -> tuple[str, ...]:
     return formats
 
 
-def _finish_run(source: Path, outputs: VideoOutputs, formats: tuple[str, ...]) -> None:
-    """The plot and the exports of a finished run. One that cannot be made is a warning: the CSV
-    and the video are the run's results, and they stand."""
+def _finish_run(source: Path, outputs: VideoOutputs, formats: tuple[str, ...], group: OutputGroup) -> None:
+    """The plot and the exports of a finished run, made from its new CSV and record (still in
+    `group`, not yet in place). An export the data does not allow is a warning; a failed write
+    (a full disk) fails the whole input. Ctrl-C here keeps the complete CSV, video and record."""
+    record_file = group.readable(outputs.record)
+    record = RunRecord.read(record_file) if record_file.is_file() else None
     try:
-        for path in _plot_and_export(source.name, outputs.csv, RunRecord.beside(outputs.csv), outputs.plot, formats):
+        for path in _plot_and_export(source.name, outputs.csv, record, outputs.plot, formats,
+                                     read_from=group.readable(outputs.csv)):
             say(f"  wrote {path}")
     except TrackExportError as exc:
         warn(str(source), f"no export: {exc}")
     except KeyboardInterrupt:
-        kept = ", ".join(str(p) for p in (outputs.csv, outputs.video, record_path(outputs.csv)) if p is not None)
+        kept = ", ".join(str(p) for p in group.commit() if p.suffix != ".png")
         say(f"interrupted while making the plot and exports of {source}; its results are complete and kept: {kept} "
             f"(pettrack convert {outputs.csv} --to FORMATS --plot makes the rest)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _plot_and_export(title: str, csv: Path, record: Optional[RunRecord], plot: Optional[Path],
-                     formats: tuple[str, ...]) -> list[Path]:
-    """A run's plot (when `plot` names it) and exports, made from its CSV (read once) and record."""
+                     formats: tuple[str, ...], read_from: Optional[Path] = None) -> list[Path]:
+    """A run's plot (when `plot` names it) and exports, made from its CSV (read once, from
+    `read_from` when its new content is not in place yet) and record."""
     from .track_plot import plot_track
 
-    table = load_track(csv)
+    table = load_track(read_from or csv)
     made = [plot_track(table, record, plot, title)] if plot else []
     return made + (export_track(csv, table, record, formats) if formats else [])
 
@@ -512,7 +535,8 @@ def _unique(paths: list[Path]) -> list[Path]:
     return kept
 
 
-def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, options: VideoOptions) -> None:
+def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, options: VideoOptions,
+               group: OutputGroup) -> None:
     from .video import run_video
     from .video_io import VideoError, frame_range, probe
 
@@ -535,6 +559,7 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
 
         summary = run_video(localizer, info, outputs, options, advance, on_note=lambda text: warn(str(source), text))
     if summary.interrupted:
+        group.commit()  # what was done is valid: keep it
         say(f"interrupted; {summary.frames} frames kept in {outputs.csv}" + (f" and {outputs.video}" if outputs.video else ""))
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary.frames == 0:

@@ -87,14 +87,14 @@ def hostile_labels(path: Path) -> Path:
     return path
 
 
-def full_filesystem(mount: Path) -> bool:
-    """A 64 KiB tmpfs at `mount` (needs root and mount rights); False when it cannot be made."""
+def full_filesystem(mount: Path, size: str = "64k") -> bool:
+    """A small tmpfs (64 KiB) at `mount` (needs root and mount rights); False when it cannot be made."""
     mount.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or not shutil.which("mount"):
         return False
     import subprocess
 
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
     return made.returncode == 0
 
 

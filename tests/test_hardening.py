@@ -159,6 +159,12 @@ def test_a_full_disk_is_one_line_and_earlier_results_survive(tmp_path):
         folder = hostile.good_folder(tmp_path / "photos")
         stderr = _clean(run_cli("folder", folder, "--csv", "--annotate", mount / "annotated", *FAST), 1)
         assert "annotated copies could not be written" in stderr
+        (mount / "clip.pettrack.csv").unlink()  # room for the earlier table below, and no more
+        (mount / "table.csv").write_bytes(earlier)
+        hostile.filler(mount / "filler2")
+        stderr = _clean(run_cli("folder", folder, "--out", mount / "table.csv", *FAST), 1)
+        assert "table.csv: cannot write it (No space left on device)" in stderr and "earlier contents are kept" in stderr
+        assert (mount / "table.csv").read_bytes() == earlier
     finally:
         hostile.release_filesystem(mount)
 
@@ -388,3 +394,23 @@ def test_library_notices_show_only_with_debug(tmp_path):
     camera = run_cli("camera", "7", "--frames", "1", "--weights", "fast")
     assert camera.returncode == 1 and "cannot open source 7" in camera.stderr
     assert "WARN" not in camera.stderr and "global " not in camera.stderr
+
+
+@pytest.mark.parametrize("size, stage", [("128k", "the annotated video"), ("320k", "the plot")])
+def test_a_disk_that_fills_halfway_keeps_the_whole_earlier_run(tmp_path, size, stage):
+    """The CSV fits, then {stage} does not: no new file replaces its earlier one, so the folder
+    never mixes two runs, and the message names what was not kept."""
+    mount = tmp_path / "small"
+    if not hostile.full_filesystem(mount, size):
+        pytest.skip("cannot mount a small tmpfs here (needs root); the full-disk case is not tested")
+    try:
+        earlier = {f"clip.pettrack.{suffix}": f"earlier {suffix}".encode() for suffix in ("csv", "mp4", "png", "json")}
+        for name, data in earlier.items():
+            (mount / name).write_bytes(data)
+        clip = shutil.copy(SAMPLES / "dog_4s.mp4", tmp_path / "clip.mp4")
+        result = run_cli("video", clip, "--out-dir", mount, "--weights", "fast")
+        assert result.returncode == 1 and "No space left on device" in result.stderr
+        assert "none of its new results was kept (clip.pettrack.csv, clip.pettrack.mp4" in result.stderr
+        assert {p.name: p.read_bytes() for p in mount.iterdir()} == earlier  # and no temp file left
+    finally:
+        hostile.release_filesystem(mount)
