@@ -99,8 +99,15 @@ def main() -> None:
     else:
         clips = args.clips or sorted({r.clip for r in read_frame_labels(args.labels).labels})
     print(f"clips: {', '.join(clips)}")
-    print("| frames labelled per clip | model | never-labelled frames | right | nose frames hit | no-nose frames given a point | fine-tune held out: before -> after | seconds |")
-    print("|---:|---|---:|---:|---:|---:|---|---:|")
+    # What the fine-tune must not forget: the other clips' labelled frames (the dev set and the
+    # footage-train validation clips, less the clips above), scored before and after.
+    from footage_frames import real_sets  # benchmarks/ is on the path when run as a script
+
+    names = {Path(c).name for c in clips}
+    elsewhere = [f for frames in real_sets().values() for f in frames if Path(f.clip).name not in names]
+    elsewhere_before = score_frames(predict_frames(base, elsewhere), base.min_confidence)
+    print("| frames labelled per clip | model | never-labelled frames | right | nose frames hit | no-nose frames given a point | fine-tune held out: before -> after | other clips' frames right | seconds |")
+    print("|---:|---|---:|---:|---:|---:|---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for labelled in (int(k) for k in args.labelled.split(",")):
             user, other = split_clip_rows(args.labels, clips, labelled)
@@ -125,14 +132,16 @@ def main() -> None:
                                   f"never-labelled frames, {name} ({labelled} labelled per clip): green = labelled nose "
                                   "(5% radius), magenta = the model's point", Path(f"{args.sheet}-{name}-{labelled}.jpg"))
             held = f"{result.before.score.right:.0%} -> {result.after.score.right:.0%} of {result.held_out_frames}"
-            print(f"| {labelled} | base | {len(other_frames)} | {figures(before)} | | |")
+            elsewhere_after = score_frames(predict_frames(tuned, elsewhere), tuned.min_confidence)
+            print(f"| {labelled} | base | {len(other_frames)} | {figures(before)} | | "
+                  f"{elsewhere_before.right:.1%} of {len(elsewhere)} | |")
             print(f"| {labelled} | fine-tuned (step {result.after.step}, threshold {tuned.min_confidence:.2f}) | "
-                  f"{len(other_frames)} | {figures(after)} | {held} | {seconds:.0f} |")
+                  f"{len(other_frames)} | {figures(after)} | {held} | {elsewhere_after.right:.1%} | {seconds:.0f} |")
             by_name = lambda per_clip: {Path(clip).name: v for clip, v in per_clip.items()}  # noqa: E731
             for clip in clips:
                 b, a = by_name(before.per_clip).get(Path(clip).name), by_name(after.per_clip).get(Path(clip).name)
                 if b:
-                    print(f"|  | {Path(clip).name} | {b['frames']} | {b['right']:.0%} -> {a['right']:.0%} | | | | |")
+                    print(f"|  | {Path(clip).name} | {b['frames']} | {b['right']:.0%} -> {a['right']:.0%} | | | | | |")
 
 
 if __name__ == "__main__":

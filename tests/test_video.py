@@ -334,3 +334,35 @@ def test_tracker_settings_from_the_command_line(tiny_weights, tmp_path):
     result = run_cli("video", CLIP, "--out-dir", tmp_path / "x", "--no-video", "--tracker", settings)
     assert result.returncode == 2 and "min_confidence" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_the_annotated_video_of_an_odd_sized_clip_plays_in_chromium(tmp_path):
+    """Browsers play H.264 in yuv420p only: an odd-sized clip's annotated video is padded by an
+    edge pixel to stay yuv420p, and a real Chromium decodes its frames."""
+    import functools
+    import http.server
+    import threading
+
+    from browser import Browser, find_browser
+
+    executable = find_browser()
+    if executable is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium; apt-get install chromium)")
+    source = write_video(tmp_path / "odd.mp4", _changing_frames(20, (63, 47)))
+    result = run_cli("video", source, "--weights", "fast", "--no-plots")
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "page.html").write_text(
+        '<video id="v" src="odd.pettrack.mp4" preload="auto" muted></video><script>'
+        'const v = document.getElementById("v");'
+        'v.addEventListener("loadeddata", () => { window.result = {width: v.videoWidth, height: v.videoHeight}; });'
+        'v.addEventListener("error", () => { window.result = {error: v.error ? v.error.code : -1}; });</script>')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Browser(executable) as browser:
+            browser.open(f"http://127.0.0.1:{server.server_address[1]}/page.html")
+            assert browser.wait_for("window.result") == {"width": 64, "height": 48}
+    finally:
+        server.shutdown()
+        server.server_close()
