@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="the base model (default: the shipped default)")
     parser.add_argument("--anchor", type=float, default=1e-2)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--distill", type=float, default=0.0)
     parser.add_argument("--sheet", type=Path, help="contact sheets PREFIX-base-K.jpg and PREFIX-finetuned-K.jpg of the never-labelled frames")
     args = parser.parse_args()
 
@@ -119,7 +120,8 @@ def main() -> None:
             started = time.time()
             out = Path(tmp) / f"tuned{labelled}.safetensors"
             result = finetune(FinetuneConfig(labels=user_file, out=out, weights=args.weights, steps=args.steps,
-                                             anchor=args.anchor, lr=args.lr, device="cpu", force=True))
+                                             anchor=args.anchor, lr=args.lr, distill=args.distill, device="cpu",
+                                             force=True))
             seconds = time.time() - started
             tuned = Localizer.load(out, device="cpu", backend="torch")
             after_results = predict_frames(tuned, other_frames)

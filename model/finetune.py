@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from .frames import (
-    FrameLabelsError, FrameResult, FrameScore, RealFrame, RealFrameDataset, SkippedFrame, choose_threshold,
-    load_frames, predict_frames, read_frame_labels, score_frames,
+    FrameLabelsError, FrameResult, FrameScore, RealFrame, RealFrameDataset, SkippedFrame, choose_threshold, find_clip,
+    load_frames, predict_frames, read_frame_labels, score_frames, unlabelled_frames,
 )
 from .heatmap import render_targets
 from .labels import LabelProblem
@@ -59,6 +59,10 @@ class FinetuneConfig:
     lr: float = 1e-4  # peak; warm-up then cosine decay
     # Strength of the pull towards the base weights: loss += anchor * sum((w - w_base)^2).
     anchor: float = 1e-2
+    # Weight of distillation: on frames of the user's clips that carry no label, the fine-tune is
+    # also trained to give the base model's heat-maps (0: none). `distill_frames` per clip.
+    distill: float = 0.0
+    distill_frames: int = 32
     fg_weight: float = 10.0  # as the shipped models were trained (train --fg-weight)
     held_out_every: int = 4  # in each clip, every 4th labelled frame (in time) is held out
     eval_every: int = 40  # steps between judgements on the held-out frames
@@ -203,6 +207,8 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
     best_state: dict = {}
 
     anchor = [p.detach().clone() for p in model.parameters()]
+    teacher = copy.deepcopy(model).eval() if config.distill else None
+    distilled = _distillation_batches(config, frames, info.net.input_size, generator) if config.distill else None
     model.train()
     _freeze_batchnorm(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
@@ -224,12 +230,18 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
                 group["lr"] = _learning_rate(step, config.steps, config.lr)
             x = normalize(images.to(device))
             target = render_targets(points.to(device), info.net.input_size, info.sigma)
+            unlabelled = normalize(next(distilled).to(device)) if distilled is not None else x[:0]
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-                output = model(x)
-            loss = heatmap_loss(output.float(), target, config.fg_weight)
-            pull = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+                output = model(torch.cat([x, unlabelled])).float()  # one pass over both kinds
+                if len(unlabelled):
+                    with torch.no_grad():
+                        taught = teacher(unlabelled).float()
+            loss = heatmap_loss(output[: len(x)], target, config.fg_weight)
+            total = loss + config.anchor * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+            if len(unlabelled):
+                total = total + config.distill * heatmap_loss(output[len(x):], taught, config.fg_weight)
             optimizer.zero_grad(set_to_none=True)
-            (loss + config.anchor * pull).backward()
+            total.backward()
             optimizer.step()
             step += 1
             reporter.step(float(loss.detach()))
@@ -268,6 +280,23 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
         written = True
     return FinetuneResult(before, best, written, step, interrupted, len(train_frames), len(held), skipped, problems,
                           time.time() - started)
+
+
+def _distillation_batches(config: FinetuneConfig, frames: list[RealFrame], size: int, generator: torch.Generator):
+    """Endless batches of views of the user's unlabelled frames (for the teacher to label)."""
+    label_file = read_frame_labels(config.labels)
+    clips = {f.clip: find_clip(f.clip, label_file.path.parent, config.videos) for f in frames}
+    labelled: dict[str, set[int]] = {}
+    for f in frames:
+        labelled.setdefault(f.clip, set()).add(f.frame)
+    pool = unlabelled_frames({name: path for name, path in clips.items() if path is not None}, labelled,
+                             config.distill_frames)
+    if not pool:
+        return None
+    batch = max(2, config.batch_size // 2)
+    sampler = torch.utils.data.RandomSampler(range(len(pool)), replacement=True, num_samples=10**9, generator=generator)
+    loader = torch.utils.data.DataLoader(RealFrameDataset(pool, size), batch_size=batch, sampler=sampler, num_workers=1)
+    return (images for images, _ in loader)
 
 
 def best_metrics(judgement: Judgement) -> dict:

@@ -148,12 +148,39 @@ def frame_image_path(label: FrameLabel, labels_dir: Path) -> Path | None:
 
 def clip_path(label: FrameLabel, labels_dir: Path, videos_dir: Path | None) -> Path | None:
     """The row's video: absolute, beside the labels file, else in `videos_dir`; None when none exists."""
-    if not label.clip:
+    return find_clip(label.clip, labels_dir, videos_dir)
+
+
+def find_clip(name: str, labels_dir: Path, videos_dir: Path | None) -> Path | None:
+    """A clip a labels file names: absolute, beside the labels file, else in `videos_dir`."""
+    if not name:
         return None
-    candidates = [Path(label.clip), labels_dir / label.clip]
+    candidates = [Path(name), labels_dir / name]
     if videos_dir is not None:
-        candidates.append(Path(videos_dir) / label.clip)
+        candidates.append(Path(videos_dir) / name)
     return next((c for c in candidates if c.is_file()), None)
+
+
+def unlabelled_frames(clips: dict[str, Path], labelled: dict[str, set[int]], per_clip: int,
+                      max_side: int = 768) -> list[RealFrame]:
+    """About `per_clip` evenly spaced frames of each clip that are not labelled, reduced to
+    `max_side`, with no nose marked (their targets come from elsewhere: a teacher model)."""
+    import av
+
+    found = []
+    for name, path in clips.items():
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            count = stream.frames or int(float(stream.duration * stream.time_base) * float(stream.average_rate or 25)
+                                         if stream.duration else 0)
+        every = max(1, count // per_clip) if count else 10
+        for index, rgb in clip_frames(path, every):
+            if index in labelled.get(name, set()):
+                continue
+            image = fit_within(rgb, max_side)
+            found.append(RealFrame(f"{name}#{index}", name, image, np.zeros((0, 2)), image.shape[1] / rgb.shape[1],
+                                   rgb.shape[1], rgb.shape[0], index))
+    return found
 
 
 @dataclass(frozen=True)

@@ -703,6 +703,7 @@ def finetune(
     steps: int = typer.Option(240, "--steps", min=1, max=100000, help="Training steps (a batch of 16 views each; about 1 s a step on a 2-core CPU)."),
     lr: float = typer.Option(1e-4, "--lr", max=1.0, callback=lambda value: _positive("--lr", value), help="Peak learning rate."),
     anchor: float = typer.Option(1e-2, "--anchor", min=0.0, max=100.0, help="Pull towards the starting weights (0: none), so the model keeps what it knew."),
+    distill: float = typer.Option(0.0, "--distill", min=0.0, max=100.0, help="Also learn the starting model's heat-maps on unlabelled frames of your clips, with this weight (0: off)."),
     held_out_every: int = typer.Option(4, "--held-out-every", min=2, max=100, help="In each clip, every Nth labelled frame (in time) is held out to judge the result."),
     force: bool = typer.Option(False, "--force", help="Write the result even when it is worse than the starting model on the held-out frames."),
     seed: int = typer.Option(0, min=0),
@@ -720,7 +721,7 @@ def finetune(
     with _outputs_refused():
         check_outputs([out_file], [labels])
     config = FinetuneConfig(labels=labels, out=out_file, weights=weights, videos=videos, steps=steps, lr=lr, anchor=anchor,
-                            held_out_every=held_out_every, seed=seed, device=device, precision=precision, force=force)
+                            distill=distill, held_out_every=held_out_every, seed=seed, device=device, precision=precision, force=force)
     interrupted = False
     try:
         with RichFinetuneReporter() as reporter:
