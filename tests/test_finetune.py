@@ -57,11 +57,11 @@ def test_finetune_through_the_command(tiny_weights, tmp_path):
 def test_a_worse_model_is_not_written_without_force(tmp_path):
     labels = _user_labels(tmp_path)
     out = tmp_path / "broken.safetensors"
-    # A rate this high wrecks the shipped default within a few steps: it then misses the held-out
+    # A rate this high wrecks the shipped `fast` model within a few steps: it then misses the held-out
     # noses it found before.
-    args = ("finetune", "--labels", labels, "--out", out, "--steps", "3", "--lr", "1.0", "--anchor", "0")
+    args = ("finetune", "--labels", labels, "--out", out, "--weights", "fast", "--steps", "3", "--lr", "1.0", "--anchor", "0")
     result = run_cli(*args)
-    assert result.returncode == 1 and "worse than default on the held-out frames" in result.stderr
+    assert result.returncode == 1 and "worse than fast on the held-out frames" in result.stderr
     assert "not written" in result.stderr and not out.exists()
     result = run_cli(*args, "--force")
     assert result.returncode == 0 and "written anyway (--force)" in result.stderr and out.is_file()
