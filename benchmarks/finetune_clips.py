@@ -107,7 +107,7 @@ def main() -> None:
     names = {Path(c).name for c in clips}
     elsewhere = [f for frames in real_sets().values() for f in frames if Path(f.clip).name not in names]
     elsewhere_before = score_frames(predict_frames(base, elsewhere), base.min_confidence)
-    print("| frames labelled per clip | model | never-labelled frames | right | nose frames hit | no-nose frames given a point | fine-tune held out: before -> after | other clips' frames right | seconds |")
+    print("| frames labelled per clip | model | never-labelled frames | right | nose frames hit | no-nose frames given a point | fine-tune held out: before -> after | other clips' frames: right / nose hit / no-nose pointed | seconds |")
     print("|---:|---|---:|---:|---:|---:|---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for labelled in (int(k) for k in args.labelled.split(",")):
@@ -136,9 +136,9 @@ def main() -> None:
             held = f"{result.before.score.right:.0%} -> {result.after.score.right:.0%} of {result.held_out_frames}"
             elsewhere_after = score_frames(predict_frames(tuned, elsewhere), tuned.min_confidence)
             print(f"| {labelled} | base | {len(other_frames)} | {figures(before)} | | "
-                  f"{elsewhere_before.right:.1%} of {len(elsewhere)} | |")
+                  f"{figures(elsewhere_before)} of {len(elsewhere)} | |")
             print(f"| {labelled} | fine-tuned (step {result.after.step}, threshold {tuned.min_confidence:.2f}) | "
-                  f"{len(other_frames)} | {figures(after)} | {held} | {elsewhere_after.right:.1%} | {seconds:.0f} |")
+                  f"{len(other_frames)} | {figures(after)} | {held} | {figures(elsewhere_after)} | {seconds:.0f} |")
             by_name = lambda per_clip: {Path(clip).name: v for clip, v in per_clip.items()}  # noqa: E731
             for clip in clips:
                 b, a = by_name(before.per_clip).get(Path(clip).name), by_name(after.per_clip).get(Path(clip).name)
