@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--labelled", default="11", help="frames the user labels per clip; several, comma-separated, draw a curve")
     parser.add_argument("--steps", type=int, default=240)
     parser.add_argument("--weights", default=None, help="the base model (default: the shipped default)")
-    parser.add_argument("--anchor", type=float, default=1e-2)
+    parser.add_argument("--anchor", type=float, default=0.0)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--distill", type=float, default=0.0)
     parser.add_argument("--sheet", type=Path, help="contact sheets PREFIX-base-K.jpg and PREFIX-finetuned-K.jpg of the never-labelled frames")

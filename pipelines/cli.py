@@ -702,7 +702,7 @@ def finetune(
     videos: Optional[Path] = typer.Option(None, "--videos", help="Folder of the clips the labels name, when they are not beside the labels file."),
     steps: int = typer.Option(240, "--steps", min=1, max=100000, help="Training steps (a batch of 16 views each; about 1 s a step on a 2-core CPU)."),
     lr: float = typer.Option(1e-4, "--lr", max=1.0, callback=lambda value: _positive("--lr", value), help="Peak learning rate."),
-    anchor: float = typer.Option(1e-2, "--anchor", min=0.0, max=100.0, help="Pull towards the starting weights (0: none), so the model keeps what it knew."),
+    anchor: float = typer.Option(0.0, "--anchor", min=0.0, max=100.0, help="Pull towards the starting weights (0: none), to keep more of what it knew on other footage at a cost on yours (docs/finetune.md)."),
     distill: float = typer.Option(0.0, "--distill", min=0.0, max=100.0, help="Also learn the starting model's heat-maps on unlabelled frames of your clips, with this weight (0: off)."),
     held_out_every: int = typer.Option(4, "--held-out-every", min=2, max=100, help="In each clip, every Nth labelled frame (in time) is held out to judge the result."),
     force: bool = typer.Option(False, "--force", help="Write the result even when it is worse than the starting model on the held-out frames."),
@@ -747,7 +747,8 @@ def finetune(
         else:
             fail(f"{message}; {out_file} not written (label more frames, or --force to write it anyway)")
             raise typer.Exit(EXIT_FAILED)
-    say(f"weights in {out_file} ({result.seconds:.0f} s); use them with --weights {out_file}")
+    say(f"weights in {out_file} ({result.seconds:.0f} s); use them with --weights {out_file} on these clips "
+        f"(on other footage {weights or 'default'} may be better: docs/finetune.md)")
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
 
