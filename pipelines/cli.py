@@ -421,20 +421,23 @@ def _export_formats(text: Optional[str]) -> tuple[str, ...]:
     return formats
 
 
-def _finish_run(source: Path, outputs: VideoOutputs, formats: tuple[str, ...], group: OutputGroup) -> None:
+def _finish_run(source: Path, outputs: VideoOutputs, formats: tuple[str, ...], group: Optional[OutputGroup] = None) -> None:
     """The plot and the exports of a finished run, made from its new CSV and record (still in
-    `group`, not yet in place). An export the data does not allow is a warning; a failed write
-    (a full disk) fails the whole input. Ctrl-C here keeps the complete CSV, video and record."""
-    record_file = group.readable(outputs.record)
+    `group`, not yet in place, when there is one: a Ray job's workers have put theirs in place).
+    An export the data does not allow is a warning; a failed write (a full disk) fails the whole
+    input. Ctrl-C here keeps the complete CSV, video and record."""
+    readable = group.readable if group else Path
+    record_file = readable(outputs.record)
     record = RunRecord.read(record_file) if record_file.is_file() else None
     try:
         for path in _plot_and_export(source.name, outputs.csv, record, outputs.plot, formats,
-                                     read_from=group.readable(outputs.csv)):
+                                     read_from=readable(outputs.csv)):
             say(f"  wrote {path}")
     except TrackExportError as exc:
         warn(str(source), f"no export: {exc}")
     except KeyboardInterrupt:
-        kept = ", ".join(str(p) for p in group.commit() if p.suffix != ".png")
+        done = group.commit() if group else [p for p in (outputs.csv, outputs.video, outputs.record) if p and p.is_file()]
+        kept = ", ".join(str(p) for p in done if p.suffix != ".png")
         say(f"interrupted while making the plot and exports of {source}; its results are complete and kept: {kept} "
             f"(pettrack convert {outputs.csv} --to FORMATS --plot makes the rest)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
