@@ -217,7 +217,7 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
     best: Judgement | None = None  # the best fine-tuned step so far, and its weights
     best_state: dict = {}
 
-    anchor = [p.detach().clone() for p in model.parameters()]
+    anchor = [p.detach().clone() for p in model.parameters()] if config.anchor else []
     teacher = copy.deepcopy(model).eval() if config.distill else None
     distilled = _distillation_batches(config, frames, info.net.input_size, generator) if config.distill else None
     model.train()
@@ -248,7 +248,9 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
                     with torch.no_grad():
                         taught = teacher(unlabelled).float()
             loss = heatmap_loss(output[: len(x)], target, config.fg_weight)
-            total = loss + config.anchor * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+            total = loss
+            if anchor:
+                total = total + config.anchor * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
             if len(unlabelled):
                 total = total + config.distill * heatmap_loss(output[len(x):], taught, config.fg_weight)
             optimizer.zero_grad(set_to_none=True)
@@ -295,8 +297,7 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
 
 def _distillation_batches(config: FinetuneConfig, frames: list[RealFrame], size: int, generator: torch.Generator):
     """Endless batches of views of the user's unlabelled frames (for the teacher to label)."""
-    label_file = read_frame_labels(config.labels)
-    clips = {f.clip: find_clip(f.clip, label_file.path.parent, config.videos) for f in frames}
+    clips = {f.clip: find_clip(f.clip, Path(config.labels).parent, config.videos) for f in frames}
     labelled: dict[str, set[int]] = {}
     for f in frames:
         labelled.setdefault(f.clip, set()).add(f.frame)

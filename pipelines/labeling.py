@@ -23,6 +23,7 @@ import io
 import json
 import math
 import os
+import sys
 import threading
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
@@ -212,10 +213,9 @@ def plan_picks(videos: list[Path], labels: Path, count: int, make_localizer: Cal
     from pettrack.pipelines.video_io import probe
 
     path = picks_path(labels)
-    saved = read_picks(path)
+    saved, threshold = read_picks(path)
     names = {clip_name(v, labels): Path(v) for v in videos}
     earlier = [p for p in saved if p.clip in names]
-    threshold = _saved_threshold(path) if saved else None
     if earlier and all(answered(p) for p in earlier):
         to_pick = list(names)  # another round over every clip
     else:
@@ -240,31 +240,24 @@ def plan_picks(videos: list[Path], labels: Path, count: int, make_localizer: Cal
     return picks, float(threshold or 0.0), len(added)
 
 
-def _saved_threshold(path: Path) -> float | None:
-    try:
-        return float(json.loads(path.read_text(encoding="utf-8")).get("threshold"))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
 # --- The picks file -----------------------------------------------------------------------------
 
 def picks_path(labels: Path) -> Path:
     return labels.with_name(labels.name + ".picks.json") if labels.suffix != ".csv" else labels.with_suffix(".picks.json")
 
 
-def read_picks(path: Path) -> list[Pick]:
-    """Picks saved by an earlier `label` run ([] when there is no file). A JSON file only: never
-    anything that would run code."""
+def read_picks(path: Path) -> tuple[list[Pick], float | None]:
+    """Picks saved by an earlier `label` run and the threshold they were made at ([], None when
+    there is no file). A JSON file only: never anything that would run code."""
     if not path.is_file():
-        return []
+        return [], None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         if record.get("version") != PICKS_VERSION:
             raise ValueError(f"version {record.get('version')!r}, expected {PICKS_VERSION}")
         return [Pick(p["clip"], int(p["frame"]), int(p["width"]), int(p["height"]), str(p["reason"]),
                      tuple(Guess(float(g["x"]), float(g["y"]), float(g["confidence"])) for g in p["guesses"]))
-                for p in record["picks"]]
+                for p in record["picks"]], float(record["threshold"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LabelingError(f"{path}: not a picks file pettrack can use ({exc}); remove it to pick again") from exc
 
@@ -304,12 +297,15 @@ class LabelStore:
                                     "give another --labels")
             self.fieldnames += [c for c in reader.fieldnames or [] if c and c not in COLUMNS]
             self.rows = [{k: v for k, v in row.items() if k is not None} for row in reader]
+        self._reindex()
+
+    def _reindex(self) -> None:
+        """Row positions by (clip, frame): the page asks for every pick's answer on each load."""
+        self._positions = {((row.get("clip") or ""), (row.get("frame") or "").strip()): position
+                           for position, row in reversed(list(enumerate(self.rows)))}
 
     def _find(self, key: tuple[str, int]) -> int | None:
-        for position, row in enumerate(self.rows):
-            if (row.get("clip") or "") == key[0] and (row.get("frame") or "").strip() == str(key[1]):
-                return position
-        return None
+        return self._positions.get((key[0], str(key[1])))
 
     def answer(self, key: tuple[str, int]) -> Answer | None:
         position = self._find(key)
@@ -335,6 +331,7 @@ class LabelStore:
                     self.rows.append(row)
                 else:
                     self.rows[position] = {**self.rows[position], **row}
+            self._reindex()
             self._write()
 
     def _write(self) -> None:
@@ -516,6 +513,4 @@ class LabelServer(ThreadingHTTPServer):
 def browser_available() -> bool:
     """Whether `webbrowser` would open a graphical browser (on a headless machine it may pick a
     text browser that takes over the terminal the server's messages go to)."""
-    import sys
-
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
