@@ -126,3 +126,14 @@ def test_a_finetuned_model_quantizes_on_the_users_own_frames(tiny_weights, tmp_p
     used = run_cli("video", SAMPLES / "dog_4s.mp4", "--out-dir", tmp_path / "run", "--weights", out,
                    "--precision", "int8", "--no-video", "--end", "0.5")
     assert used.returncode == 0, used.stderr
+
+
+def test_int8_calibration_on_labelled_frames_that_cannot_be_read_is_one_line(tmp_path):
+    labels = tmp_path / "mypet.csv"
+    labels.write_text("file,clip,frame,width,height,visible,noses\n,gone.mp4,3,640,360,yes,10 10\n")
+    result = run_cli("export", "--format", "openvino", "--int8", "--weights", "fast", "--labels", labels,
+                     "--out", tmp_path / "fast.int8.xml")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "mypet.csv:2" in result.stderr and "clip 'gone.mp4' not found" in result.stderr
+    assert "no labelled frame could be read for calibration" in result.stderr
+    assert not (tmp_path / "fast.int8.xml").exists()
