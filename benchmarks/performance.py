@@ -32,8 +32,8 @@ from video_throughput import NAIVE, machine, parse_naive, parse_pettrack, publis
 
 from pettrack.model.export import export_model  # noqa: E402
 from pettrack.model.geometry import Letterbox  # noqa: E402
-from pettrack.model.localizer import Localizer  # noqa: E402
-from pettrack.model.net import NetConfig, NoseNet, fold_batchnorm, normalize  # noqa: E402
+from pettrack.model.architecture import NetConfig  # noqa: E402
+from pettrack.model.net import NoseNet, fold_batchnorm, normalize  # noqa: E402
 from pettrack.model.weights import default_weights_path, read_info  # noqa: E402
 from pettrack.pipelines.runner import device_defaults  # noqa: E402
 from pettrack.pipelines.video_io import VideoWriter, parallel_frames, probe  # noqa: E402
@@ -151,8 +151,7 @@ def main() -> None:
                         rows.append([device, precision, "compile" if compiled else "eager",
                                      "on" if channels_last else "off", *(f"{r:.0f}" for r in rates)])
             if device == "cpu":
-                localizer = Localizer.load(device="cpu")
-                onnx_file = export_model(localizer.model, localizer.info, "onnx", tmp / "model.onnx")
+                onnx_file = export_model(default_weights_path(), "onnx", tmp / "model.onnx")
                 rates = [onnxruntime_rate(b, size, onnx_file, seconds=3.0) for b in batches]
                 if None not in rates:
                     rows.append(["cpu", "fp32", "onnxruntime", "-", *(f"{r:.0f}" for r in rates)])

@@ -23,7 +23,8 @@ import torch
 
 from .evaluate import FootageSummary, footage_cases, predict_footage, summarize_footage
 from .files import OutputError, check_outputs
-from .localizer import Localizer, resolve_precision
+from .devices import resolve_precision
+from .localizer import Localizer
 from .net import NoseNet
 from .train import SilentReporter, TrainConfig, TrainingError, load_split
 from .weights import ModelInfo, WeightsError, load_model, save_weights, weights_file
@@ -59,8 +60,7 @@ def choose_threshold(model: NoseNet, info: ModelInfo, images: Path, labels: Path
     config = TrainConfig(images=images, labels=labels, out=out, input_size=info.net.input_size,
                          val_fraction=val_fraction)
     _, val_set, _ = load_split(config, SilentReporter())
-    device = torch.device("cpu")
-    evaluator = Localizer(model, info, device, resolve_precision(config.precision, device))
+    evaluator = Localizer.from_model(model, info, "cpu", resolve_precision(config.precision, "cpu"))
     cases = footage_cases(val_set, config.input_size, config.split_seed)
     return summarize_footage(predict_footage(evaluator, cases, batch_size=64))
 

@@ -1,45 +1,57 @@
-"""Where the network runs: PyTorch (CPU or CUDA) or OpenVINO (CPUs), behind one small interface.
+"""Where the network runs: PyTorch (CPU or CUDA, model/torch_backend.py) or OpenVINO (CPUs, here),
+behind one small interface.
 
-A backend takes a batch of letterboxed uint8 RGB model inputs, (N, S, S, 3), and returns the
-heat-maps, (N, 1, S, S) float32, as a torch tensor on the device where the peaks are decoded.
-Normalisation is part of the backend, so callers only ever ship compact uint8 frames.
+A backend takes a batch of letterboxed uint8 RGB model inputs, (N, S, S, 3): `submit` starts the
+forward pass, `heatmaps` waits for it and returns the (N, S, S) float32 heat-maps on the host,
+where model/peaks.py decodes them. Normalisation is part of the backend, so callers only ever
+ship compact uint8 frames.
 
 OpenVINO is optional (`pip install "pettrack[openvino]"`). Its backend converts the folded
 network (normalisation included) to OpenVINO's format once per weights file, keeps the converted
-model in a cache folder keyed by the weights' SHA-256, and lets OpenVINO cache the compiled model
-there too, so later start-ups take a fraction of a second.
+model in a cache folder keyed by the weights file's digest, and lets OpenVINO cache the compiled
+model there too. A later start-up reads the converted model from the cache: no PyTorch at all.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import os
 import tempfile
-import warnings
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-import torch
 
-from .net import NoseNet, normalization_stats, normalize
+from .devices import device_type
 from .settings import BACKENDS
 
 INSTALL_OPENVINO = 'the OpenVINO backend needs OpenVINO: pip install "pettrack[openvino]"'
+# Part of every cached model's name: a change to what conversion makes (model/openvino_convert.py)
+# bumps it, so an older cache entry is never read as a current one.
+CONVERSION_VERSION = 2
+# Where an OpenVINO model says which weights file it was made from (its digest, model/weights.py).
+DIGEST_KEY = ["pettrack", "weights_digest"]
+# OpenVINO's inference precision hint for each precision pettrack names.
+OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 
 
 class BackendError(ValueError):
     """A backend that cannot be used here (not installed, wrong device)."""
 
 
+class QuantizeError(Exception):
+    """No int8 model could be made or used."""
+
+
 class Backend(Protocol):
     name: str
-    device: torch.device
+    device: str  # "cpu", "cuda", "cuda:1"
+    precision: str  # fp32, bf16, fp16 or int8
 
-    def upload(self, inputs: list[np.ndarray]) -> np.ndarray | torch.Tensor: ...
-    def heatmaps(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor: ...
+    def submit(self, inputs: list[np.ndarray] | np.ndarray) -> Any: ...
+    def heatmaps(self, submitted: Any) -> np.ndarray: ...
+    def peak_memory_mib(self) -> float | None: ...
 
 
 def openvino_available() -> bool:
@@ -50,123 +62,29 @@ def openvino_available() -> bool:
     return True
 
 
-def choose_backend(name: str, device: torch.device, precision: torch.dtype | None = None) -> str:
+def choose_backend(name: str, device: str, precision: str = "fp32") -> str:
     """'auto': OpenVINO on a CPU where it is installed, PyTorch otherwise (CUDA always).
-    precision torch.int8 (a quantized model) runs on OpenVINO only."""
+    int8 (a quantized model) runs on OpenVINO only."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r} (use {', '.join(BACKENDS)})")
-    if precision == torch.int8:
-        if name == "torch" or device.type != "cpu":
+    on_cpu = device_type(device) == "cpu"
+    if precision == "int8":
+        if name == "torch" or not on_cpu:
             raise BackendError(f"int8 runs on the OpenVINO backend on the CPU, not on {name} on {device}")
         name = "openvino"
     if name == "openvino":
-        if device.type != "cpu":
+        if not on_cpu:
             raise BackendError(f"the OpenVINO backend runs on the CPU, not on {device}")
         if not openvino_available():
             raise BackendError(INSTALL_OPENVINO)
     if name == "auto":
-        return "openvino" if device.type == "cpu" and openvino_available() else "torch"
+        return "openvino" if on_cpu and openvino_available() else "torch"
     return name
-
-
-class TorchBackend:
-    name = "torch"
-
-    def __init__(self, model: NoseNet, device: torch.device, autocast: torch.dtype | None):
-        self.model = model.to(device).to(memory_format=torch.channels_last).eval()
-        self.device = device
-        self.autocast = autocast
-        if device.type == "cuda":
-            configure_cuda(fp32=autocast is None)
-        self._staging = PinnedStaging() if device.type == "cuda" else None
-
-    def upload(self, inputs: list[np.ndarray]) -> torch.Tensor:
-        """A batch of uint8 inputs on the device. On CUDA the batch is stacked straight into a
-        page-locked buffer and copied without blocking, so the host can prepare the next one."""
-        if self._staging is None:
-            return torch.from_numpy(np.stack(inputs))
-        return self._staging.upload(inputs, self.device)
-
-    @torch.inference_mode()
-    def heatmaps(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
-        batch = torch.as_tensor(batch)
-        if self.device.type == "cuda" and batch.device.type == "cpu":
-            batch = batch.pin_memory().to(self.device, non_blocking=True)
-        x = normalize(batch.to(self.device))
-        with torch.autocast(self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
-            maps = self.model(x)
-        return maps.float()
-
-
-class PinnedStaging:
-    """Two page-locked host buffers used in turn for host->GPU copies: batch k+1 is stacked into
-    one while batch k's copy may still be reading the other. A buffer is reused only after the
-    copy out of it has finished (a CUDA event), and grows when a bigger batch comes."""
-
-    def __init__(self):
-        self._buffers: list[torch.Tensor | None] = [None, None]
-        self._copied: list[torch.cuda.Event | None] = [None, None]
-        self._turn = 0
-
-    def upload(self, inputs: list[np.ndarray], device: torch.device) -> torch.Tensor:
-        turn, self._turn = self._turn, 1 - self._turn
-        if self._copied[turn] is not None:
-            self._copied[turn].synchronize()
-        shape = (len(inputs), *inputs[0].shape)
-        buffer = self._buffers[turn]
-        if buffer is None or buffer.shape[0] < shape[0] or buffer.shape[1:] != shape[1:]:
-            buffer = self._buffers[turn] = torch.empty(shape, dtype=torch.uint8).pin_memory()
-        staged = buffer[: shape[0]]
-        np.stack(inputs, out=staged.numpy())
-        on_device = staged.to(device, non_blocking=True)
-        self._copied[turn] = torch.cuda.Event()
-        self._copied[turn].record()
-        return on_device
-
-
-def configure_cuda(fp32: bool) -> None:
-    """cuDNN picks the fastest convolution for the (fixed) input size; and fp32 means fp32:
-    without this cuDNN and cuBLAS silently run "fp32" in TF32 on Ampere and newer."""
-    torch.backends.cudnn.benchmark = True
-    if fp32:
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-
-
-class _FromUint8(torch.nn.Module):
-    """The network with its input normalisation, as OpenVINO receives it."""
-
-    def __init__(self, model: NoseNet):
-        super().__init__()
-        self.model = model
-        mean, std = normalization_stats()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-
-    def forward(self, batch_uint8: torch.Tensor) -> torch.Tensor:
-        return self.model(normalize(batch_uint8, stats=(self.mean, self.std)))
 
 
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "pettrack" / "openvino"
-
-
-def weights_digest(model: NoseNet) -> str:
-    """A digest of the network's tensors: the cache key of its converted model."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:24]
-
-
-# Where an int8 IR says which weights it was made from (model/quantize.py writes it).
-DIGEST_KEY = ["pettrack", "weights_digest"]
-
-
-class QuantizeError(Exception):
-    """No int8 model could be made or used."""
 
 
 def read_int8_model(core, path: Path, weights_digest: str):
@@ -191,60 +109,56 @@ def read_int8_model(core, path: Path, weights_digest: str):
 
 class OpenVINOBackend:
     name = "openvino"
+    device = "cpu"
 
-    def __init__(self, model: NoseNet, input_size: int, precision: torch.dtype | None, cache_dir: Path | None = None,
+    def __init__(self, weights: Path, input_size: int, precision: str, cache_dir: Path | None = None,
                  int8_model: Path | None = None):
-        """precision: the torch backend's autocast dtype (None: fp32), mapped to OpenVINO's
-        inference precision hint; torch.int8 runs the quantized model at `int8_model` instead
-        (model/quantize.py), which must have been made from `model`'s weights."""
+        """weights: the safetensors file; its converted model is read from the cache, or made
+        (with PyTorch) and cached when missing or damaged. precision int8 runs the quantized model
+        at `int8_model` instead (model/quantize.py), which must have been made from `weights`."""
         import openvino as ov
 
-        self.device = torch.device("cpu")
-        self.precision = {None: "f32", torch.bfloat16: "bf16", torch.float16: "f16", torch.int8: "int8"}[precision]
+        from .weights import weights_digest
+
+        self.precision = precision
         cache = Path(cache_dir or default_cache_dir())
         core = ov.Core()
-        digest = weights_digest(model)
+        digest = weights_digest(weights)
         config = {"PERFORMANCE_HINT": "LATENCY"}
-        if precision == torch.int8:
+        if precision == "int8":
             if int8_model is None:
                 raise BackendError("int8 needs a quantized model (pettrack export --format openvino --int8)")
             converted = read_int8_model(core, Path(int8_model), digest)
         else:
-            config["INFERENCE_PRECISION_HINT"] = self.precision
-            xml = cache / f"{digest}-{input_size}.xml"
-            converted = None
-            if xml.is_file():
-                try:
-                    converted = core.read_model(xml)
-                except RuntimeError:
-                    converted = None  # a damaged cache entry: convert again and replace it
-            if converted is None:
-                converted = convert_to_openvino(model, input_size)
-                with contextlib.suppress(OSError, RuntimeError):  # no writable cache: convert again next time
-                    save_openvino_model(converted, xml)
+            config["INFERENCE_PRECISION_HINT"] = OPENVINO_PRECISION[precision]
+            converted = _cached_conversion(core, weights, input_size, cache / f"{digest}-{input_size}-v{CONVERSION_VERSION}.xml")
         if cache.is_dir() and os.access(cache, os.W_OK):
             config["CACHE_DIR"] = str(cache)
         self._compiled = core.compile_model(converted, "CPU", config)
 
-    def upload(self, inputs: list[np.ndarray]) -> np.ndarray:
-        return np.stack(inputs)
+    def submit(self, inputs: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(np.stack(inputs) if isinstance(inputs, list) else inputs)
+        return self._compiled(batch)[0][:, 0]
 
-    def heatmaps(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
-        batch = np.ascontiguousarray(batch.numpy() if isinstance(batch, torch.Tensor) else batch)
-        return torch.from_numpy(self._compiled(batch)[0])
+    def heatmaps(self, submitted: np.ndarray) -> np.ndarray:
+        return submitted
+
+    def peak_memory_mib(self) -> float | None:
+        return None
 
 
-def convert_to_openvino(model: NoseNet, input_size: int):
-    """The network with its normalisation as an openvino.Model: (N, S, S, 3) uint8 RGB in,
-    (N, 1, S, S) heat-maps out, any batch size."""
-    import openvino as ov
+def _cached_conversion(core, weights: Path, input_size: int, xml: Path):
+    """The converted model of `weights` from the cache; converted (with PyTorch) and cached when it
+    is not there or cannot be read."""
+    if xml.is_file():
+        with contextlib.suppress(RuntimeError):  # a damaged cache entry: convert again and replace it
+            return core.read_model(xml)
+    from .openvino_convert import convert_weights
 
-    model = model.cpu().float().eval()
-    example = torch.zeros(1, input_size, input_size, 3, dtype=torch.uint8)
-    with warnings.catch_warnings():  # torch.jit.trace's deprecation notes, not the user's business
-        warnings.simplefilter("ignore")
-        return ov.convert_model(_FromUint8(model), example_input=example,
-                                input=[([-1, input_size, input_size, 3], ov.Type.u8)])
+    converted = convert_weights(weights, input_size)
+    with contextlib.suppress(OSError, RuntimeError):  # no writable cache: convert again next time
+        save_openvino_model(converted, xml)
+    return converted
 
 
 def save_openvino_model(converted, xml: Path) -> None:

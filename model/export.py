@@ -9,7 +9,6 @@ presence threshold, training, metrics) travels inside the file.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,8 @@ import torch
 
 from .backends import INSTALL_OPENVINO
 from .files import atomic_path
-from .net import NoseNet
-from .weights import ModelInfo
+from .net import NoseNet, fold_batchnorm
+from .weights import ModelInfo, load_model, weights_digest
 
 FORMATS = ("onnx", "torchscript", "openvino")
 METADATA_NAME = "pettrack.json"
@@ -28,19 +27,19 @@ class ExportError(Exception):
     pass
 
 
-def export_model(model: NoseNet, info: ModelInfo, fmt: str, out: Path,
-                 calibration: list[np.ndarray] | None = None) -> Path:
-    """model: the network to export (pettrack exports the Localizer's, BatchNorm folded).
+def export_model(weights: Path, fmt: str, out: Path, calibration: list[np.ndarray] | None = None) -> Path:
+    """weights: a weights file; its network is exported as pettrack runs it, BatchNorm folded.
     calibration: model inputs for an int8 OpenVINO model (model/quantize.py); None: fp32."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
     out = Path(out)
+    model, info = load_model(weights, "cpu")
+    model = fold_batchnorm(model)
     if fmt == "openvino":
-        _export_openvino(model, info, out, calibration)
+        _export_openvino(model, info, weights_digest(weights), out, calibration)
         return out
     if calibration is not None:
         raise ExportError("int8 quantization is for the OpenVINO format")
-    model = copy.deepcopy(model).float().cpu().eval()  # a copy: the caller's model stays where it is
     example = torch.zeros(2, 3, info.net.input_size, info.net.input_size)
     with atomic_path(out) as tmp:
         if fmt == "torchscript":
@@ -52,19 +51,20 @@ def export_model(model: NoseNet, info: ModelInfo, fmt: str, out: Path,
     return out
 
 
-def _export_openvino(model: NoseNet, info: ModelInfo, out: Path, calibration: list[np.ndarray] | None) -> None:
+def _export_openvino(model: NoseNet, info: ModelInfo, digest: str, out: Path,
+                     calibration: list[np.ndarray] | None) -> None:
     if out.suffix != ".xml":
         raise ExportError(f"{out}: an OpenVINO model is NAME.xml (with NAME.bin written beside it)")
     try:
-        from .backends import DIGEST_KEY, QuantizeError, convert_to_openvino, save_openvino_model, weights_digest
+        from .backends import DIGEST_KEY, QuantizeError, save_openvino_model
+        from .openvino_convert import convert_to_openvino
         from .quantize import quantize_int8
 
-        model = copy.deepcopy(model).float().cpu().eval()
         if calibration is None:
             converted = convert_to_openvino(model, info.net.input_size)
-            converted.set_rt_info(weights_digest(model), DIGEST_KEY)
+            converted.set_rt_info(digest, DIGEST_KEY)
         else:
-            converted = quantize_int8(model, calibration)
+            converted = quantize_int8(model, calibration, digest)
         converted.set_rt_info(info.to_json(), ["pettrack", "info"])
         save_openvino_model(converted, out)
     except ImportError as exc:

@@ -37,7 +37,9 @@ from .frames import (
 )
 from .heatmap import render_targets
 from .labels import LabelProblem
-from .localizer import Localizer, resolve_device, resolve_precision
+from .devices import resolve_device, resolve_precision
+from .localizer import Localizer
+from .torch_backend import autocast_dtype
 from .net import normalize
 from .train import heatmap_loss
 from .weights import ModelInfo, WeightsError, load_model, save_weights, weights_file
@@ -195,14 +197,15 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
             "(some to learn from, some held out to judge it): label more with `pettrack label`"
         )
     try:
-        device = resolve_device(config.device)
-        autocast = resolve_precision(config.precision, device)
+        device = torch.device(resolve_device(config.device))
+        precision = resolve_precision(config.precision, str(device))
         base_path = weights_file(config.weights)
         model, info = load_model(base_path, device)
     except (ValueError, WeightsError) as exc:
         raise FinetuneError(str(exc)) from exc
-    if autocast == torch.int8:
+    if precision == "int8":
         raise FinetuneError("int8 is for inference; fine-tune in fp32 or bf16")
+    autocast = autocast_dtype(precision)
 
     base_threshold = info.presence_threshold
     # Every peak from this height up is kept, so that any threshold the held-out frames choose
@@ -211,7 +214,7 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
 
     def localizer() -> Localizer:
         # The torch backend: the model changes every step, OpenVINO would convert it each time.
-        return Localizer(model, info, device, autocast, backend="torch", min_confidence=lowest)
+        return Localizer.from_model(model, info, str(device), precision, min_confidence=lowest)
 
     before = judge(localizer(), held, 0, base_threshold)
     best: Judgement | None = None  # the best fine-tuned step so far, and its weights
@@ -232,7 +235,7 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
     )
     reporter.begin(config.steps, f"{len(train_frames)} frames to learn from, {len(held)} held out "
                                  f"({len({f.clip for f in frames})} clip(s)), device {device}, "
-                                 f"precision {str(autocast).removeprefix('torch.') if autocast else 'fp32'}")
+                                 f"precision {precision}")
     reporter.judged(before, kept=True)
     step, interrupted = 0, False
     try:

@@ -1,30 +1,33 @@
-"""The localizer: a loaded NoseNet on a device, from RGB images to nose points in image pixels.
+"""The localizer: a loaded NoseNet on a backend, from RGB images to nose points in image pixels.
 
 Split in two so pipelines can spread the work: `prepare` (letterbox, pure numpy, safe to run in
-worker threads) and `detect` (one batched forward pass, heat-map decoding on the device, points
-mapped back to each image's pixels). `infer` is the model-space step under `detect`, for
-evaluation and training, which measure errors in model pixels.
+worker threads) and `detect` (one batched forward pass on the backend, the heat-maps decoded on
+the host, points mapped back to each image's pixels). `infer` is the model-space step under
+`detect`, for evaluation and training, which measure errors in model pixels.
+
+Nothing here imports PyTorch: a model loaded onto the OpenVINO backend from its cached conversion
+runs without it (model/backends.py); the PyTorch backend imports it when it is chosen.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
-import torch
 
+from .backends import Backend, OpenVINOBackend, choose_backend
+from .devices import device_type, resolve_device, resolve_precision
 from .geometry import Letterbox
-from .heatmap import decode_peaks, nms_radius
-from .backends import Backend, OpenVINOBackend, TorchBackend, choose_backend
-from .net import NoseNet, fold_batchnorm
+from .peaks import decode_peaks, nms_radius
 from .settings import MAX_PETS
-from .weights import ModelInfo, int8_model_path, load_model, weights_file
+from .weights import ModelInfo, int8_model_path, read_info, weights_file
+
+if TYPE_CHECKING:
+    from .net import NoseNet
 
 T = TypeVar("T")
-# int8 is not an autocast dtype: it runs the weights' quantized OpenVINO model (model/quantize.py).
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.int8}
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,12 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Launched:
-    """A batch on its way through the model: its inputs' geometry and the decoded peaks (and
-    heat-maps, when asked for) still on the device."""
+    """A batch on its way through the model: its inputs' geometry and the backend's pass, whose
+    heat-maps `Localizer.collect` waits for."""
 
     prepared: list[Prepared]
-    peaks: tuple[torch.Tensor, ...]  # (points, heights[, heat-maps])
+    submitted: Any
+    heatmaps: bool  # keep each heat-map in the results
 
 
 @dataclass(frozen=True)
@@ -109,62 +113,16 @@ def batched(items: Iterable[T], size: int, counts: Callable[[T], bool] = lambda 
         yield batch
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA on a machine without it is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available on this machine")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
-def cpu_supports_bf16() -> bool:
-    """True on CPUs with native bf16 (AVX512-BF16, AMX), where oneDNN runs bf16 fast."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype, or None for fp32.
-
-    'auto': bf16 on CUDA (fp16 before Ampere); on the CPU bf16 where it is native (1.7x faster here, points within
-    0.07 px of fp32 on the samples, see tests/test_precision.py), else fp32.
-    """
-    if name == "auto":
-        if device.type == "cuda":
-            # bf16 needs Ampere or newer; older GPUs run fp16 natively and emulate bf16 slowly.
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_supports_bf16() else None
-    if name not in PRECISIONS:
-        raise ValueError(f"unknown precision {name!r} (use auto, {', '.join(PRECISIONS)})")
-    return PRECISIONS[name]
-
-
 class Localizer:
-    def __init__(self, model: NoseNet, info: ModelInfo, device: torch.device, autocast: torch.dtype | None = None,
-                 min_confidence: float | None = None, backend: str = "torch", max_pets: int = MAX_PETS,
-                 int8_model: Path | None = None, weights_name: str = ""):
-        """autocast: bf16/fp16, None for fp32, or torch.int8 for the quantized OpenVINO model at
-        `int8_model` (made from these weights; see model/quantize.py).
+    def __init__(self, backend: Backend, info: ModelInfo, min_confidence: float | None = None,
+                 max_pets: int = MAX_PETS, weights_name: str = ""):
+        """backend: where the network runs (model/backends.py); `load` and `from_model` make one.
         min_confidence: peaks below it are "no nose"; None takes the model's own presence
         threshold (chosen on validation footage and stored in its weights file).
-        backend: torch, openvino (CPU only) or auto (see model/backends.py).
         max_pets: most noses reported per image (1: only the highest peak, the single-pet mode)."""
-        # A folded copy: later changes to `model` (training) do not reach this Localizer. The
-        # backend puts it where it runs.
-        self.model = fold_batchnorm(model)
+        self.backend = backend
         self.info = info
         self.weights_name = weights_name  # the --weights it was loaded from, for run records
-        self.device = device
-        self.autocast = autocast
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"the minimum confidence must be between 0 and 1, got {min_confidence:g}")
         self.min_confidence = info.presence_threshold if min_confidence is None else min_confidence
@@ -173,30 +131,50 @@ class Localizer:
         # A model without a presence threshold (trained on portraits only) cannot tell a second nose
         # from any other bump of its heat-map: unless told a threshold, it reports its best peak only.
         self.max_pets = max_pets if self.min_confidence > 0 else 1
-        # Maxima closer than this are one nose (see heatmap.nms_radius).
+        # Maxima closer than this are one nose (see peaks.nms_radius).
         self.peak_radius = nms_radius(info.sigma)
-        self.backend: Backend
-        if choose_backend(backend, device, autocast) == "openvino":
-            self.backend = OpenVINOBackend(self.model, info.net.input_size, autocast, int8_model=int8_model)
-        else:
-            self.backend = TorchBackend(self.model, device, autocast)
         # One pass now, so the first real frame does not pay for lazy set-up (CUDA context, cuDNN's
         # algorithm search, OpenVINO's first inference): a live stream's first latency is a real one.
         self.infer(np.zeros((1, self.size, self.size, 3), dtype=np.uint8))
 
     @classmethod
-    def load(cls, weights: Path | None = None, device: str = "auto", precision: str = "auto",
+    def load(cls, weights: Path | str | None = None, device: str = "auto", precision: str = "auto",
              min_confidence: float | None = None, backend: str = "auto", max_pets: int = MAX_PETS) -> "Localizer":
-        torch_device = resolve_device(device)
-        model, info = load_model(weights, torch_device)
-        autocast = resolve_precision(precision, torch_device)
-        int8_model = int8_model_path(weights_file(weights)) if autocast == torch.int8 else None
-        return cls(model, info, torch_device, autocast, min_confidence, backend, max_pets, int8_model,
-                   weights_name=str(weights or "default"))
+        """The model of a weights file (None: the default; a shipped model's name) where it runs
+        best. On a CPU with OpenVINO and its converted model cached, no PyTorch is imported."""
+        path = weights_file(weights)
+        device = resolve_device(device)
+        precision = resolve_precision(precision, device)
+        info = read_info(path)
+        if choose_backend(backend, device, precision) == "openvino":
+            int8_model = int8_model_path(path) if precision == "int8" else None
+            runs: Backend = OpenVINOBackend(path, info.net.input_size, precision, int8_model=int8_model)
+        else:
+            from .net import fold_batchnorm
+            from .torch_backend import TorchBackend
+            from .weights import load_model
+
+            model, info = load_model(path, "cpu")
+            runs = TorchBackend(fold_batchnorm(model), device, precision)
+        return cls(runs, info, min_confidence, max_pets, weights_name=str(weights or "default"))
+
+    @classmethod
+    def from_model(cls, model: "NoseNet", info: ModelInfo, device: str = "cpu", precision: str = "fp32",
+                   min_confidence: float | None = None, max_pets: int = MAX_PETS) -> "Localizer":
+        """A network in memory (training, evaluation), on the PyTorch backend. A folded copy is
+        run: later changes to `model` (training) do not reach this Localizer."""
+        from .net import fold_batchnorm
+        from .torch_backend import TorchBackend
+
+        return cls(TorchBackend(fold_batchnorm(model), str(device), precision), info, min_confidence, max_pets)
 
     @property
     def size(self) -> int:
         return self.info.net.input_size
+
+    @property
+    def device(self) -> str:
+        return self.backend.device
 
     def prepare(self, rgb: np.ndarray, decode_scale: float = 1.0) -> Prepared:
         box = Letterbox.fit(rgb.shape[1], rgb.shape[0], self.size)
@@ -206,23 +184,19 @@ class Localizer:
     def asynchronous(self) -> bool:
         """True where `launch` returns before the work is done (CUDA): a pipeline can then launch
         the next batch before it collects this one, and the GPU never waits for the host."""
-        return self.device.type == "cuda"
+        return device_type(self.device) == "cuda"
 
-    @torch.inference_mode()
-    def infer(self, inputs: np.ndarray | torch.Tensor, heatmaps: bool = False) -> BatchOutput:
-        """inputs: (N, S, S, 3) uint8. One forward pass (on the backend); peaks decoded on the device."""
-        return self._to_host(self._peaks(self.backend.heatmaps(inputs), heatmaps))
+    def infer(self, inputs: np.ndarray, heatmaps: bool = False) -> BatchOutput:
+        """inputs: (N, S, S, 3) uint8. One forward pass (on the backend); peaks in model pixels."""
+        return self._decode(self.backend.heatmaps(self.backend.submit(inputs)), heatmaps)
 
-    @torch.inference_mode()
-    def launch(self, prepared: list[Prepared], heatmaps: bool = False) -> "Launched":
-        """Start one forward pass over prepared images; `collect` gives its results. The inputs go
-        to the device through the backend's upload (pinned, double-buffered on CUDA)."""
-        maps = self.backend.heatmaps(self.backend.upload([p.input for p in prepared]))
-        return Launched(prepared, self._peaks(maps, heatmaps))
+    def launch(self, prepared: list[Prepared], heatmaps: bool = False) -> Launched:
+        """Start one forward pass over prepared images; `collect` gives its results."""
+        return Launched(prepared, self.backend.submit([p.input for p in prepared]), heatmaps)
 
-    def collect(self, launched: "Launched") -> list[Detections]:
+    def collect(self, launched: Launched) -> list[Detections]:
         """The results of a launched batch, each mapped back with its own letterbox (waits for it)."""
-        output = self._to_host(launched.peaks)
+        output = self._decode(self.backend.heatmaps(launched.submitted), launched.heatmaps)
         found = []
         for i, p in enumerate(launched.prepared):
             xy = p.to_original(output.peaks[i])
@@ -236,14 +210,9 @@ class Localizer:
         """One forward pass over prepared images; each result mapped back with its own letterbox."""
         return self.collect(self.launch(prepared, heatmaps))
 
-    def _peaks(self, maps: torch.Tensor, heatmaps: bool) -> tuple[torch.Tensor, ...]:
+    def _decode(self, maps: np.ndarray, heatmaps: bool) -> BatchOutput:
         peaks, heights = decode_peaks(maps, self.max_pets, self.peak_radius)
-        return (peaks, heights, maps[:, 0]) if heatmaps else (peaks, heights)
-
-    def _to_host(self, on_device: tuple[torch.Tensor, ...]) -> BatchOutput:
-        peaks, heights = (t.cpu().numpy().astype(np.float64) for t in on_device[:2])
-        maps = on_device[2].cpu().numpy() if len(on_device) > 2 else None
-        return BatchOutput(peaks, heights, heights >= self.min_confidence, maps)
+        return BatchOutput(peaks, heights, heights >= self.min_confidence, maps if heatmaps else None)
 
     def locate(self, images: list[np.ndarray]) -> list[Detections]:
         """Convenience for small batches of RGB images already in memory."""

@@ -4,34 +4,12 @@ from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torchvision.models import resnet18
 
-ARCHITECTURE = "resnet18-upsample5"
-# ImageNet statistics: the trunk is a standard ResNet18 and expects this normalisation.
-MEAN_RGB = (0.485, 0.456, 0.406)
-STD_RGB = (0.229, 0.224, 0.225)
-TRUNK_STRIDE = 32
-
-
-@dataclass(frozen=True)
-class NetConfig:
-    """What is needed to rebuild the network; stored in every weights file."""
-
-    input_size: int = 256
-    # A BatchNorm right before the sigmoid made training unstable in our measurements
-    # (identical runs gave 16 px and 54 px mean error), so the last stage has none by default.
-    final_batchnorm: bool = False
-
-    def __post_init__(self) -> None:
-        if self.input_size < TRUNK_STRIDE or self.input_size % TRUNK_STRIDE:
-            raise ValueError(f"input_size must be a positive multiple of {TRUNK_STRIDE}")
-
-    def to_dict(self) -> dict:
-        return {"architecture": ARCHITECTURE, **asdict(self)}
+from .architecture import MEAN_RGB, STD_RGB, NetConfig
 
 
 def _up_stage(in_ch: int, out_ch: int, batchnorm: bool, activation: nn.Module) -> nn.Sequential:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import DIGEST_KEY, QuantizeError, convert_to_openvino, weights_digest
+from .backends import DIGEST_KEY, QuantizeError
 from .data import Sample, model_view
 from .evaluate import footage_cases
 from .net import NoseNet
@@ -60,10 +60,13 @@ def frame_calibration_views(frames: list, size: int, count: int = CALIBRATION_CO
     return views
 
 
-def quantize_int8(folded: NoseNet, views: list[np.ndarray]):
-    """An inference network with BatchNorm folded (Localizer.model), with its normalisation
-    (uint8 NHWC in, as the OpenVINO backend runs it), quantized to int8 on `views`: an
-    openvino.Model that records the digest of the weights it was made from."""
+def quantize_int8(folded: NoseNet, views: list[np.ndarray], weights_digest: str):
+    """An inference network with BatchNorm folded (model/net.py fold_batchnorm), with its
+    normalisation (uint8 NHWC in, as the OpenVINO backend runs it), quantized to int8 on `views`:
+    an openvino.Model that records `weights_digest`, the digest of the weights file it was made
+    from (model/weights.py), which the backend checks before running it."""
+    from .openvino_convert import convert_to_openvino
+
     try:
         import nncf
     except ImportError as exc:
@@ -73,5 +76,5 @@ def quantize_int8(folded: NoseNet, views: list[np.ndarray]):
     converted = convert_to_openvino(folded, views[0].shape[0])
     dataset = nncf.Dataset(views, lambda view: view[None])
     quantized = nncf.quantize(converted, dataset, subset_size=len(views))
-    quantized.set_rt_info(weights_digest(folded), DIGEST_KEY)
+    quantized.set_rt_info(weights_digest, DIGEST_KEY)
     return quantized

@@ -32,8 +32,11 @@ from .frames import (
 from .files import atomic_path, atomic_text, check_outputs, os_reason
 from .heatmap import render_targets
 from .labels import read_labels
-from .localizer import Localizer, resolve_device, resolve_precision
-from .net import NetConfig, NoseNet, normalize
+from .devices import resolve_device, resolve_precision
+from .localizer import Localizer
+from .torch_backend import autocast_dtype
+from .architecture import NetConfig
+from .net import NoseNet, normalize
 from .plots import plot_history, plot_panels
 from .weights import ModelInfo, WeightsError, load_model, save_weights
 
@@ -291,8 +294,9 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     _check_outputs(config)
     generator = _seed_everything(config.seed)
     try:
-        device = resolve_device(config.device)
-        autocast = resolve_precision(config.precision, device)
+        device = torch.device(resolve_device(config.device))
+        precision = resolve_precision(config.precision, str(device))
+        autocast = autocast_dtype(precision)
     except ValueError as exc:
         raise TrainingError(str(exc)) from exc
     train_set, val_set, skipped = load_split(config, reporter)
@@ -381,7 +385,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         config.epochs, start_epoch, steps_per_epoch,
         f"{len(train_set)} training / {len(val_set)} validation images, {len(skipped)} skipped, "
         + (f"{len(real_train)} / {len(real_val)} real frames, " if config.real_labels else "") +
-        f"device {device}, precision {autocast or 'fp32'}, batch {batch_size}",
+        f"device {device}, precision {precision}, batch {batch_size}",
     )
     started = time.time()
     epoch = start_epoch - 1
@@ -409,7 +413,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         losses += _read(unread, reporter)
 
         # A new Localizer each epoch: it runs a BatchNorm-folded copy of the EMA weights as they are now.
-        evaluator = Localizer(ema.module, info, device, autocast)
+        evaluator = Localizer.from_model(ema.module, info, str(device), precision)
         portrait_predictions = predict(evaluator, val_set, batch_size=64)
         summary = summarize(portrait_predictions)
         footage = summarize_footage(predict_footage(evaluator, footage_val, batch_size=64)) if footage_val else None
@@ -486,7 +490,7 @@ def _save_checkpoint(config, model, ema, optimizer, scheduler, scaler, history, 
 def _plot_validation_heatmaps(config: TrainConfig, val_set: list[Sample], device: torch.device, count: int = 8) -> None:
     """The best model's heat-maps on a few validation images (the same ones every run)."""
     model, info = load_model(config.out, device)
-    localizer = Localizer(model, info, device)
+    localizer = Localizer.from_model(model, info, str(device))
     chosen = sorted(val_set, key=lambda s: s.name)[:count]
     views = [model_view(s, config.input_size) for s in chosen]
     output = localizer.infer(np.stack([v for v, _ in views]), heatmaps=True)

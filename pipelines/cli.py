@@ -21,6 +21,7 @@ from rich.text import Text
 # Only light modules here: --help and usage errors answer before torch, OpenVINO, OpenCV, SciPy,
 # matplotlib or Ray load (tests/test_startup.py keeps it so). Each command imports its work when
 # it runs.
+from pettrack.model.devices import device_type
 from pettrack.model.files import OutputError, OutputGroup, check_outputs, same_file
 from pettrack.model.labels import LabelFile, read_labels
 from pettrack.model.settings import BACKENDS, MAX_PETS, PRECISION_NAMES, LocalizerSettings
@@ -210,7 +211,7 @@ def folder(
         check_outputs([out_file], images)
     settings = LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets)
     localizer = None if engine == "ray" else _load_localizer(settings)
-    default_batch, default_workers = device_defaults(localizer.device.type if localizer else _device_type(device))
+    default_batch, default_workers = device_defaults(device_type(localizer.device) if localizer else _device_type(device))
     options = FolderOptions(batch_size or default_batch, workers or default_workers, annotate, heatmap)
     results: list[ImageResult] = []
     csv_path = out_file
@@ -358,7 +359,7 @@ def video(
     settings = LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets)
     # A Ray job loads its models in the workers; here only the device kind is needed, for defaults.
     localizer = None if engine == "ray" else _load_localizer(settings)
-    default_batch, default_workers = device_defaults(localizer.device.type if localizer else _device_type(device))
+    default_batch, default_workers = device_defaults(device_type(localizer.device) if localizer else _device_type(device))
     options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
                            start, end, causal, decoder, tracker_config)
     if localizer is None:
@@ -462,10 +463,10 @@ def _write_report(planned: list[VideoOutputs], out_dir: Optional[Path]) -> None:
 
 def _device_type(device: str) -> str:
     """The kind of device a name stands for, without loading a model (for a Ray job's defaults)."""
-    from pettrack.model.localizer import resolve_device
+    from pettrack.model.devices import resolve_device
 
     try:
-        return resolve_device(device).type
+        return device_type(resolve_device(device))
     except ValueError as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
@@ -576,10 +577,9 @@ def _track_one(localizer: Localizer, source: Path, outputs: VideoOutputs, option
     say(f"  CSV: {outputs.csv}")
     if outputs.video:
         say(f"  video: {outputs.video} [{summary.codec}]")
-    if localizer.device.type == "cuda":
-        import torch
-
-        say(f"  peak GPU memory: {torch.cuda.max_memory_allocated(localizer.device) / 2**20:.0f} MiB")
+    peak_memory = localizer.backend.peak_memory_mib()
+    if peak_memory is not None:
+        say(f"  peak GPU memory: {peak_memory:.0f} MiB")
 
 
 @app.command()
@@ -773,7 +773,7 @@ def export(
     """Export the model. onnx/torchscript: letterboxed, normalised NCHW float in; openvino: letterboxed uint8 NHWC RGB
     in (normalisation inside). Out: the heat-map."""
     from pettrack.model.export import ExportError, export_model
-    from pettrack.model.weights import WeightsError, weights_file
+    from pettrack.model.weights import WeightsError, read_info, weights_file
 
     if int8 and fmt != "openvino":
         raise typer.BadParameter("int8 quantization is for --format openvino", param_hint="--int8")
@@ -783,24 +783,24 @@ def export(
                                  "your labelled video frames", param_hint="--int8")
     outputs = [out_file, out_file.with_suffix(".bin")] if fmt == "openvino" else [out_file]
     try:
+        source = weights_file(weights)
         with _outputs_refused():
-            check_outputs(outputs, [weights_file(weights)])
+            check_outputs(outputs, [source])
+        size = read_info(source).net.input_size
     except WeightsError as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
-    localizer = _load_localizer(LocalizerSettings(weights, "cpu", backend="torch"))
     calibration = None
     if frame_labels:
-        calibration = _frame_calibration_views(labels, videos, localizer.size)
+        calibration = _frame_calibration_views(labels, videos, size)
     elif int8:
-        calibration = _calibration_views(images, labels, localizer.size)
+        calibration = _calibration_views(images, labels, size)
     try:
-        export_model(localizer.model, localizer.info, fmt, out_file, calibration)
-    except ExportError as exc:
+        export_model(source, fmt, out_file, calibration)
+    except (ExportError, WeightsError) as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc
-    shape = (f"1..N x {localizer.size} x {localizer.size} x 3 uint8" if fmt == "openvino"
-             else f"1..N x 3 x {localizer.size} x {localizer.size}")
+    shape = f"1..N x {size} x {size} x 3 uint8" if fmt == "openvino" else f"1..N x 3 x {size} x {size}"
     err.print(f"wrote {out_file} ({fmt}{', int8' if int8 else ''}, input {shape})", highlight=False)
 
 

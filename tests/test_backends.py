@@ -105,7 +105,7 @@ def test_int8_export_through_the_cli_and_its_refusals(tmp_path):
 
 
 def test_backend_choice():
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    cpu, cuda = "cpu", "cuda"
     assert choose_backend("auto", cuda) == "torch"
     assert choose_backend("auto", cpu) == ("openvino" if openvino_available() else "torch")
     assert choose_backend("torch", cpu) == "torch"
@@ -114,9 +114,9 @@ def test_backend_choice():
     with pytest.raises(BackendError, match="unknown backend"):
         choose_backend("tensorrt", cpu)
     with pytest.raises(BackendError, match="int8 runs on the OpenVINO backend"):
-        choose_backend("torch", cpu, torch.int8)
+        choose_backend("torch", cpu, "int8")
     with pytest.raises(BackendError, match="int8 runs on the OpenVINO backend"):
-        choose_backend("auto", cuda, torch.int8)
+        choose_backend("auto", cuda, "int8")
 
 
 def test_without_openvino_the_cli_says_how_to_install_it_and_auto_is_torch():
@@ -143,17 +143,22 @@ def test_folder_with_either_backend_finds_the_same_noses():
 
 
 def test_device_and_precision_choices_without_a_gpu(monkeypatch):
-    from pettrack.model.localizer import resolve_device, resolve_precision
+    from pettrack.model import devices
+    from pettrack.model.devices import resolve_device, resolve_precision
 
+    monkeypatch.setattr(devices, "cuda_possible", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    assert resolve_device("cuda:0") == "cuda:0" and resolve_device("auto") == "cuda"
     with pytest.raises(ValueError, match="1 CUDA device"):
         resolve_device("cuda:3")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # a pre-Ampere GPU
-    assert resolve_precision("auto", torch.device("cuda")) == torch.float16
+    assert resolve_precision("auto", "cuda") == "fp16"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert resolve_precision("auto", torch.device("cuda")) == torch.bfloat16
+    assert resolve_precision("auto", "cuda:0") == "bf16"
+    monkeypatch.setattr(devices, "cuda_possible", lambda: False)  # no NVIDIA device nodes: CPU, no PyTorch asked
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: 1 / 0)
+    assert resolve_device("auto") == "cpu"
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")

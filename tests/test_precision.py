@@ -6,7 +6,8 @@ import torch
 
 from conftest import SAMPLES
 from pettrack.model.images import load_image
-from pettrack.model.localizer import Localizer, cpu_supports_bf16, resolve_precision
+from pettrack.model.devices import cpu_supports_bf16, resolve_precision
+from pettrack.model.localizer import Localizer
 
 
 def sample_inputs(localizer):
@@ -15,8 +16,7 @@ def sample_inputs(localizer):
 
 
 def test_auto_precision_on_this_cpu():
-    expected = torch.bfloat16 if cpu_supports_bf16() else None
-    assert resolve_precision("auto", torch.device("cpu")) is expected
+    assert resolve_precision("auto", "cpu") == ("bf16" if cpu_supports_bf16() else "fp32")
 
 
 @pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bf16; auto uses fp32")

@@ -48,7 +48,7 @@ def test_the_presence_threshold_decides_between_a_nose_and_none(localizer):
         (below,) = localize(localizer, [frame], 1)
     finally:
         localizer.min_confidence = localizer.info.presence_threshold
-    localizer_low = Localizer(localizer.model, localizer.info, localizer.device, None, min_confidence=max(0.0, peak - 0.01))
+    localizer_low = Localizer(localizer.backend, localizer.info, min_confidence=max(0.0, peak - 0.01))
     (above,) = localize(localizer_low, [frame], 1)
     assert below.found.noses == () and below.found.peak.confidence == pytest.approx(peak)
     assert above.found.noses[0] == above.found.peak

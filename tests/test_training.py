@@ -78,7 +78,7 @@ def test_short_footage_run_learns_to_reject_nose_free_views(tmp_path: Path):
 
     samples, _ = load_samples(config.images, read_labels(config.labels).labels, max_side=128)
     _, val = split_names([s.name for s in samples], config.val_fraction, config.split_seed)
-    results = predict_footage(Localizer(model, info, torch.device("cpu")), footage_cases([s for s in samples if s.name in val], 64))
+    results = predict_footage(Localizer.from_model(model, info), footage_cases([s for s in samples if s.name in val], 64))
     summary = summarize_footage(results, info.presence_threshold)
     free = [r.confidence for r in results if r.scale == NOSE_FREE]
     full = [r.confidence for r in results if r.scale == "full" and r.hit]

@@ -4,7 +4,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pettrack.model.net import NetConfig, NoseNet
+from pettrack.model.architecture import NetConfig
+from pettrack.model.net import NoseNet
 from pettrack.model.weights import ModelInfo, WeightsError, load_model, read_info, save_weights
 
 
