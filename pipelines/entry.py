@@ -3,8 +3,8 @@
 Kept apart from cli.py so that Ctrl-C while torch is still loading (the first second or two)
 exits 130 quietly like Ctrl-C at any other moment (it waits for the imports, see _import_cli).
 
-One error path: usage errors are typer's (exit 2); every expected failure is handled in cli.py
-and ends with one `pettrack: ...` line; an OS error nobody caught (a full disk while writing) is
+One error path: usage errors are typer's (exit 2); every expected failure is handled by its command
+(pipelines/commands/) and ends with one `pettrack: ...` line; an OS error nobody caught (a full disk while writing) is
 one line naming the file; anything else is a bug and prints one line too, with the traceback
 behind `--debug` (accepted anywhere on the command line).
 """
