@@ -21,7 +21,7 @@ from .backends import Backend, OpenVINOBackend, choose_backend
 from .devices import device_type, resolve_device, resolve_precision
 from .geometry import Letterbox
 from .peaks import decode_peaks, nms_radius
-from .settings import MAX_PETS
+from .settings import MAX_PETS, LocalizerSettings
 from .weights import ModelInfo, int8_model_path, read_info, weights_file
 
 if TYPE_CHECKING:
@@ -157,6 +157,12 @@ class Localizer:
             model, info = load_model(path, "cpu")
             runs = TorchBackend(fold_batchnorm(model), device, precision)
         return cls(runs, info, min_confidence, max_pets, weights_name=str(weights or "default"))
+
+    @classmethod
+    def from_settings(cls, settings: LocalizerSettings) -> "Localizer":
+        """`load` with the settings a command or a distributed job's worker was given."""
+        return cls.load(settings.weights, settings.device, settings.precision, settings.min_confidence,
+                        settings.backend, settings.max_pets)
 
     @classmethod
     def from_model(cls, model: "NoseNet", info: ModelInfo, device: str = "cpu", precision: str = "fp32",

@@ -2,18 +2,14 @@
 settings Localizer.load takes.
 
 Nothing here imports torch: the command line builds its options from these names and answers
---help and usage errors before any model code loads. The Localizer itself (model/localizer.py)
-is imported only when a model is loaded.
+--help and usage errors before any model code loads. The Localizer itself (model/localizer.py,
+`Localizer.from_settings`) is imported only when a model is loaded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .localizer import Localizer
 
 # Where the network runs (model/backends.py): auto picks OpenVINO on a CPU when it is installed.
 BACKENDS = ("auto", "torch", "openvino")
@@ -35,9 +31,3 @@ class LocalizerSettings:
     min_confidence: float | None = None
     backend: str = "auto"
     max_pets: int = MAX_PETS
-
-    def load(self) -> "Localizer":
-        from .localizer import Localizer
-
-        return Localizer.load(self.weights, self.device, self.precision, self.min_confidence, self.backend,
-                              self.max_pets)

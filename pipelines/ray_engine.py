@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from pettrack.model.localizer import Localizer
 from pettrack.model.settings import LocalizerSettings
 
 from .folder import FolderOptions, FolderSummary, ImageFailure, ImageResult, csv_name, run_folder
@@ -69,7 +70,7 @@ class VideoWorker:
     """A Ray actor's state: one loaded model, used for every video the actor is given."""
 
     def __init__(self, settings: LocalizerSettings):
-        self.localizer = settings.load()
+        self.localizer = Localizer.from_settings(settings)
 
     def track(self, source: Path, outputs: VideoOutputs, options: VideoOptions) -> VideoOutcome:
         try:
@@ -237,7 +238,7 @@ class FolderWorker:
     """A Ray actor's state for folder jobs: one loaded model for every chunk it is given."""
 
     def __init__(self, settings: LocalizerSettings):
-        self.localizer = settings.load()
+        self.localizer = Localizer.from_settings(settings)
 
     def locate(self, root: Path, paths: list[Path], options: FolderOptions) -> tuple[list, list[ImageFailure]]:
         """Results and failures in file order, and the annotated copies that could not be written."""

@@ -37,3 +37,15 @@ def tiny_weights(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, result.stderr
     return out
+
+
+# The slowest test files first (by the durations the suite prints): the two xdist workers take
+# whole files in collection order, so a run that ends on short files has both workers finish
+# together instead of one waiting for the other's last long file.
+SLOWEST_FILES = ("test_scale.py", "test_cli.py", "test_training.py", "test_finetune.py", "test_hardening.py",
+                 "test_backends.py", "test_video.py", "test_startup.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order

@@ -40,7 +40,9 @@ def load_localizer(settings: LocalizerSettings) -> Localizer:
     from pettrack.model.weights import WeightsError
 
     try:
-        return settings.load()
+        from pettrack.model.localizer import Localizer
+
+        return Localizer.from_settings(settings)
     except BackendError as exc:
         fail(f"--backend {settings.backend}: {exc}")
         raise typer.Exit(2) from exc
