@@ -152,3 +152,18 @@ def test_declared_dependencies_match_the_imports():
     """deptry (a test dependency): no import without its declaration, none only transitive."""
     result = subprocess.run([sys.executable, "-m", "deptry", "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_package_folder_is_installed():
+    """Each folder of code is in pyproject's package list: an editable install finds a folder that
+    is missing from it, a real one (`pip install .`, the README's first command) does not."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    installed = set(config["packages"])
+    roots = {folder: package for package, folder in config["package-dir"].items()}
+    for folder, package in roots.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / folder).parts
+            name = ".".join((package, *relative))
+            assert name in installed, f"{init.parent.relative_to(ROOT)} ({name}) is not in [tool.setuptools] packages"
