@@ -96,19 +96,23 @@ class BatchOutput:
         return self.heights[:, 0]
 
 
-def batched(items: Iterable[T], size: int, counts: Callable[[T], bool] = lambda item: True) -> Iterator[list[T]]:
+def batched(items: Iterable[T], size: int, counts: Callable[[T], bool] = lambda item: True,
+            first: int | None = None) -> Iterator[list[T]]:
     """Consecutive lists of `size` items (the last may be shorter): the one batcher of the project.
 
     counts: which items fill a batch; the others ride along in it (the folder pipeline's
-    unreadable files, which stay in order with the images around them)."""
+    unreadable files, which stay in order with the images around them).
+    first: the size of the first batch only (a source's first result then comes as soon as its
+    first item is read)."""
     batch: list[T] = []
     filled = 0
+    wanted = first or size
     for item in items:
         batch.append(item)
         filled += bool(counts(item))
-        if filled >= size:
+        if filled >= wanted:
             yield batch
-            batch, filled = [], 0
+            batch, filled, wanted = [], 0, size
     if batch:
         yield batch
 

@@ -20,8 +20,6 @@ import typer
 # it runs.
 from pettrack.model.settings import BACKENDS, MAX_PETS, PRECISION_NAMES
 
-from .report import REPORT_NAME
-
 app = typer.Typer(
     name="pettrack",
     help="Find a pet's nose in every image of a folder and every frame of a video.",
@@ -172,7 +170,7 @@ def video(
     overwrite: bool = typer.Option(False, "--overwrite", help="With --engine ray: redo inputs the job record says are complete."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw NAME.pettrack.png: the trajectory, x, y and confidence over time, the states and cuts."),
     export: Optional[str] = ExportOption,
-    report: bool = typer.Option(False, "--report", help=f"Write {REPORT_NAME} (every run in the output folder) at the end."),
+    report: bool = typer.Option(False, "--report", help="Write pettrack-report.html (every run in the output folder) at the end."),
 ) -> None:
     """Track the nose through videos: [bold]NAME.pettrack.csv[/], an annotated [bold]NAME.pettrack.mp4[/] and a plot."""
     from .commands.video import run

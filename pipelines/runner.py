@@ -57,8 +57,9 @@ class FrameResult:
 
 def localize(localizer: Localizer, frames: Iterable[FrameInput], batch_size: int,
              heatmaps: bool = False, lookahead: int | None = None) -> Iterator[FrameResult]:
-    """Results in source order, one forward pass per `batch_size` readable frames; unreadable
-    frames ride along in their batch so their results stay in order with the others.
+    """Results in source order, one forward pass per `batch_size` readable frames (the first
+    pass takes one); unreadable frames ride along in their batch so their results stay in order
+    with the others.
 
     lookahead: batches launched before the oldest is collected. None: 1 where the localizer is
     asynchronous (CUDA: the GPU runs batch k+1 while the host maps back and consumes batch k),
@@ -82,7 +83,9 @@ def localize(localizer: Localizer, frames: Iterable[FrameInput], batch_size: int
 
     in_flight: deque[tuple[list[FrameInput], Launched | None]] = deque()
     try:
-        for batch in batched(until_error(), batch_size, counts=lambda frame: frame.prepared is not None):
+        # A first batch of one frame: the first result (and the progress a user sees) comes after
+        # one frame's decoding and forward pass, not a whole batch's; the rest are full batches.
+        for batch in batched(until_error(), batch_size, counts=lambda frame: frame.prepared is not None, first=1):
             readable = [frame.prepared for frame in batch if frame.prepared is not None]
             in_flight.append((batch, localizer.launch(readable, heatmaps) if readable else None))
             while len(in_flight) > lookahead:

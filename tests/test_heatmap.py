@@ -88,3 +88,22 @@ def test_window_max_equals_a_stride_one_max_pool(radius):
         maps = torch.rand(shape, generator=generator)
         pooled = torch.nn.functional.max_pool2d(maps[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
         assert np.array_equal(window_max(maps.numpy(), radius), pooled.numpy())
+
+
+def test_sorting_the_few_maxima_equals_partitioning_every_pixel(monkeypatch):
+    """A network's map has a dozen maxima and no flat stretch: they are sorted; a map with flat
+    stretches goes through a partition of every pixel. Both give the same peaks."""
+    from pettrack.model import peaks
+
+    rng = np.random.default_rng(3)
+    noses = torch.tensor(rng.uniform(10, 118, size=(6, 5, 2)), dtype=torch.float32)
+    maps = render_targets(noses, 128, 3.0).numpy() * rng.uniform(0.3, 1.0, size=(6, 1, 1, 1)).astype(np.float32)
+    maps += rng.uniform(1e-4, 2e-4, size=maps.shape).astype(np.float32)  # no two pixels equal, as a network's
+    maxima = (maps[:, 0] >= window_max(maps[:, 0], nms_radius(3.0))).sum()
+    assert maxima <= peaks._FEW_MAXIMA * len(maps)  # the sorted path
+    sorted_points, sorted_heights = decode_peaks(maps, max_peaks=8, radius=nms_radius(3.0))
+    monkeypatch.setattr(peaks, "_FEW_MAXIMA", 0)
+    partitioned_points, partitioned_heights = decode_peaks(maps, max_peaks=8, radius=nms_radius(3.0))
+    assert np.array_equal(sorted_heights, partitioned_heights)
+    kept = sorted_heights > 0.1
+    assert kept.sum() >= 20 and np.array_equal(sorted_points[kept], partitioned_points[kept])

@@ -19,7 +19,6 @@ from pettrack.model.settings import LocalizerSettings
 from ..console import describe_error, fail, out, progress, say, shown, warn
 from ..exports import TrackExportError
 from ..manifest import Manifest
-from ..report import write_report
 from ..tables import RunRecord
 from .common import (
     EXIT_FAILED, EXIT_INTERRUPTED, device_kind, export_formats, load_localizer, outputs_refused, plot_and_export,
@@ -162,6 +161,8 @@ def _finish_run(source: Path, outputs: VideoOutputs, formats: tuple[str, ...], g
 
 
 def _write_report(planned: list[VideoOutputs], out_dir: Optional[Path]) -> None:
+    from ..report import write_report
+
     folder = out_dir or Path(os.path.commonpath([str(o.csv.resolve().parent) for o in planned]))
     path, rows = write_report(folder, on_skip=lambda csv, reason: warn(str(csv), f"not in the report: {reason}"))
     say(f"report: {path} ({rows} run(s))")
