@@ -42,8 +42,9 @@ def tiny_weights(tmp_path_factory) -> Path:
 # The slowest test files first (by the durations the suite prints): the two xdist workers take
 # whole files in collection order, so a run that ends on short files has both workers finish
 # together instead of one waiting for the other's last long file.
-SLOWEST_FILES = ("test_scale.py", "test_cli.py", "test_training.py", "test_finetune.py", "test_hardening.py",
-                 "test_backends.py", "test_video.py", "test_startup.py")
+SLOWEST_FILES = ("test_cli.py", "test_finetune.py", "test_scale.py", "test_hardening.py", "test_training.py",
+                 "test_backends.py", "test_video.py", "test_frames.py", "test_camera.py", "test_startup.py",
+                 "test_dependencies.py", "test_label.py", "test_outputs.py", "test_weights.py")
 
 
 def pytest_collection_modifyitems(items):
