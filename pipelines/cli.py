@@ -18,7 +18,7 @@ import typer
 # Only light modules here: --help and usage errors answer before torch, OpenVINO, OpenCV, SciPy,
 # matplotlib or Ray load (tests/test_startup.py keeps it so). Each command imports its work when
 # it runs.
-from pettrack.model.settings import BACKENDS, MAX_PETS, PRECISION_NAMES
+from pettrack.model.settings import BACKENDS, MAX_PETS, PRECISION_NAMES, LocalizerSettings
 
 app = typer.Typer(
     name="pettrack",
@@ -132,10 +132,10 @@ def folder(
     from .commands.folder import run
 
     run(
+        settings=LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets),
         directory=directory, csv=csv, out_file=out_file, recursive=recursive, annotate=annotate,
-        heatmap=heatmap, weights=weights, min_confidence=min_confidence, max_pets=max_pets, device=device,
-        backend=backend, precision=precision, batch_size=batch_size, workers=workers, engine=engine,
-        address=address, actors=actors, chunk=chunk,
+        heatmap=heatmap, batch_size=batch_size, workers=workers, engine=engine, address=address, actors=actors,
+        chunk=chunk,
     )
 
 
@@ -176,11 +176,11 @@ def video(
     from .commands.video import run
 
     run(
+        settings=LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets),
         inputs=inputs, out_dir=out_dir, no_video=no_video, csv_file=csv_file, video_file=video_file,
-        weights=weights, min_confidence=min_confidence, max_pets=max_pets, device=device, backend=backend,
-        precision=precision, batch_size=batch_size, workers=workers, raw=raw, heatmap=heatmap, start=start,
-        end=end, causal=causal, decoder=decoder, tracker=tracker, engine=engine, address=address,
-        actors=actors, input_list=input_list, overwrite=overwrite, plots=plots, export=export, report=report,
+        batch_size=batch_size, workers=workers, raw=raw, heatmap=heatmap, start=start, end=end, causal=causal,
+        decoder=decoder, tracker=tracker, engine=engine, address=address, actors=actors, input_list=input_list,
+        overwrite=overwrite, plots=plots, export=export, report=report,
     )
 
 
@@ -205,9 +205,9 @@ def camera(
     from .commands.camera import run
 
     run(
+        settings=LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets),
         source=source, show=show, csv_file=csv_file, video_file=video_file, duration=duration, frames=frames,
-        reconnect_limit=reconnect_limit, weights=weights, min_confidence=min_confidence, max_pets=max_pets,
-        tracker=tracker, device=device, backend=backend, precision=precision,
+        reconnect_limit=reconnect_limit, tracker=tracker,
     )
 
 

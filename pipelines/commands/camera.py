@@ -23,13 +23,8 @@ def run(
     duration: Optional[float],
     frames: Optional[int],
     reconnect_limit: float,
-    weights: Optional[Path],
-    min_confidence: Optional[float],
-    max_pets: int,
+    settings: LocalizerSettings,
     tracker: Optional[Path],
-    device: str,
-    backend: str,
-    precision: str,
 ) -> None:
     """Live mode: track the nose on a camera or stream as it happens (Ctrl-C to stop)."""
     from ..camera import CameraOptions, SourceError, display_available, parse_source, run_camera
@@ -41,7 +36,7 @@ def run(
     options = CameraOptions(show, csv_file, video_file, duration, frames, reconnect_limit, tracker_settings)
     with outputs_refused():
         options.check(parse_source(source))
-    localizer = load_localizer(LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets))
+    localizer = load_localizer(settings)
     with progress("frames") as bar:
         task = bar.add_task(escape(f"live {shown(source)}"), total=frames, rate="")
         try:

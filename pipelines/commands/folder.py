@@ -28,12 +28,7 @@ def run(
     recursive: bool,
     annotate: Optional[Path],
     heatmap: bool,
-    weights: Optional[Path],
-    min_confidence: Optional[float],
-    max_pets: int,
-    device: str,
-    backend: str,
-    precision: str,
+    settings: LocalizerSettings,
     batch_size: Optional[int],
     workers: Optional[int],
     engine: str,
@@ -60,9 +55,8 @@ def run(
     with outputs_refused():
         FolderOptions(annotate_dir=annotate).check(directory)
         check_outputs([out_file], images)
-    settings = LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets)
     localizer = None if engine == "ray" else load_localizer(settings)
-    default_batch, default_workers = device_defaults(device_kind(localizer.device if localizer else device))
+    default_batch, default_workers = device_defaults(device_kind(localizer.device if localizer else settings.device))
     options = FolderOptions(batch_size or default_batch, workers or default_workers, annotate, heatmap)
     results: list[ImageResult] = []
     csv_path = out_file

@@ -39,12 +39,7 @@ def run(
     no_video: bool,
     csv_file: Optional[Path],
     video_file: Optional[Path],
-    weights: Optional[Path],
-    min_confidence: Optional[float],
-    max_pets: int,
-    device: str,
-    backend: str,
-    precision: str,
+    settings: LocalizerSettings,
     batch_size: Optional[int],
     workers: Optional[int],
     raw: bool,
@@ -86,10 +81,9 @@ def run(
         raise typer.BadParameter("name at least one video, or a --manifest file listing them", param_hint="INPUTS")
     with outputs_refused():
         planned = plan_outputs(sources, out_dir, csv_file, video_file, not no_video, plots, formats)
-    settings = LocalizerSettings(weights, device, precision, min_confidence, backend, max_pets)
     # A Ray job loads its models in the workers; here only the device kind is needed, for defaults.
     localizer = None if engine == "ray" else load_localizer(settings)
-    default_batch, default_workers = device_defaults(device_kind(localizer.device if localizer else device))
+    default_batch, default_workers = device_defaults(device_kind(localizer.device if localizer else settings.device))
     options = VideoOptions(batch_size or default_batch, workers or default_workers, raw, heatmap,
                            start, end, causal, decoder, tracker_settings)
     if localizer is None:
