@@ -17,10 +17,13 @@ BOUND_MODEL_PX = 4.0
 
 def test_short_training_run_learns_synthetic_noses(tmp_path: Path):
     labels = write_blob_dataset(tmp_path / "blobs", count=160, seed=0)
+    # The loss weighted near the nose (--fg-weight, as footage training uses) learns this in half
+    # the epochs of the plain MSE (measured: 1.0 px after 18 epochs, against 36 for the plain MSE).
     config = TrainConfig(
         images=tmp_path / "blobs", labels=labels, out=tmp_path / "run" / "w.safetensors",
-        epochs=36, batch_size=16, lr=1e-3, sigma=2.5, input_size=64, val_fraction=0.2, patience=100,
+        epochs=18, batch_size=16, lr=1e-3, sigma=2.5, input_size=64, val_fraction=0.2, patience=100,
         augment=AugmentConfig(rotate_deg=10, scale=0.1, shift=0.1, brightness=0.1, contrast=0.1), workers=0,
+        fg_weight=10.0,
     )
     result = train(config)
     centre_error = np.mean([
