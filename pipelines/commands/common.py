@@ -36,12 +36,13 @@ def outputs_refused(prefix: str = "") -> Iterator[None]:
 
 
 def load_localizer(settings: LocalizerSettings) -> Localizer:
+    """The model the options ask for; what cannot be loaded is one line: exit 2 for a backend or
+    int8 model that cannot run here, 1 for weights that cannot be read."""
     from pettrack.model.backends import BackendError, QuantizeError
+    from pettrack.model.localizer import Localizer
     from pettrack.model.weights import WeightsError
 
     try:
-        from pettrack.model.localizer import Localizer
-
         return Localizer.from_settings(settings)
     except BackendError as exc:
         fail(f"--backend {settings.backend}: {exc}")
