@@ -38,6 +38,10 @@ if not os.environ.get("PETTRACK_DEBUG"):
 # Chunks for parallel decoding start on keyframes and hold at least this many frames (fewer,
 # longer chunks waste no decoding; each costs one seek) and at most MAX (bounds memory).
 MIN_CHUNK, MAX_CHUNK = 48, 300
+# A chunk is handed on only once it is decoded whole, so the first frame of a video would wait for
+# up to MAX_CHUNK decodes (0.5 s on dog.mp4 here): a reader that seeks frame-accurately starts with
+# a chunk this short instead, and the next chunk begins inside that group of pictures.
+FIRST_CHUNK = 16
 
 
 class VideoError(Exception):
@@ -257,7 +261,8 @@ def plan_chunks(start: int, stop: int, keyframes: list[int], splittable: bool = 
     """Split [start, stop) at keyframes into chunks of MIN_CHUNK..MAX_CHUNK frames.
 
     splittable: the reader seeks frame-accurately inside a group of pictures (decord does), so
-    spans longer than MAX_CHUNK may be cut between keyframes to bound memory.
+    spans longer than MAX_CHUNK may be cut between keyframes to bound memory, and the first chunk
+    is FIRST_CHUNK frames long (the first frame comes at once).
     """
     cuts = sorted({k for k in keyframes if start < k < stop})
     chunks, begin = [], start
@@ -269,6 +274,9 @@ def plan_chunks(start: int, stop: int, keyframes: list[int], splittable: bool = 
             if cut > begin:
                 chunks.append((begin, cut))
             begin = cut
+    if splittable and len(chunks) > 1 and chunks[0][1] - chunks[0][0] > FIRST_CHUNK:
+        (begin, end), first_end = chunks[0], chunks[0][0] + FIRST_CHUNK
+        chunks[:1] = [(begin, first_end), (first_end, end)]
     return chunks
 
 
