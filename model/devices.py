@@ -28,7 +28,7 @@ def cuda_possible() -> bool:
 def resolve_device(name: str = "auto") -> str:
     """'auto' picks CUDA when present ('cuda'), else 'cpu'; asking for CUDA on a machine without
     it is an error (ValueError)."""
-    if name in ("auto", "cpu") and not cuda_possible():
+    if name == "cpu" or (name == "auto" and not cuda_possible()):
         return "cpu"
     import torch
 
