@@ -146,21 +146,18 @@ class Localizer:
              min_confidence: float | None = None, backend: str = "auto", max_pets: int = MAX_PETS) -> "Localizer":
         """The model of a weights file (None: the default; a shipped model's name) where it runs
         best. On a CPU with OpenVINO and its converted model cached, no PyTorch is imported."""
-        path = weights_file(weights)
+        path, name = weights_file(weights), str(weights or "default")
         device = resolve_device(device)
         precision = resolve_precision(precision, device)
-        info = read_info(path)
         if choose_backend(backend, device, precision) == "openvino":
+            info = read_info(path)
             int8_model = int8_model_path(path) if precision == "int8" else None
-            runs: Backend = OpenVINOBackend(path, info.net.input_size, precision, int8_model=int8_model)
-        else:
-            from .net import fold_batchnorm
-            from .torch_backend import TorchBackend
-            from .weights import load_model
+            runs = OpenVINOBackend(path, info.net.input_size, precision, int8_model=int8_model)
+            return cls(runs, info, min_confidence, max_pets, weights_name=name)
+        from .weights import load_model
 
-            model, info = load_model(path, "cpu")
-            runs = TorchBackend(fold_batchnorm(model), device, precision)
-        return cls(runs, info, min_confidence, max_pets, weights_name=str(weights or "default"))
+        model, info = load_model(path, "cpu")
+        return cls.from_model(model, info, device, precision, min_confidence, max_pets, weights_name=name)
 
     @classmethod
     def from_settings(cls, settings: LocalizerSettings) -> "Localizer":
@@ -170,13 +167,15 @@ class Localizer:
 
     @classmethod
     def from_model(cls, model: "NoseNet", info: ModelInfo, device: str = "cpu", precision: str = "fp32",
-                   min_confidence: float | None = None, max_pets: int = MAX_PETS) -> "Localizer":
-        """A network in memory (training, evaluation), on the PyTorch backend. A folded copy is
-        run: later changes to `model` (training) do not reach this Localizer."""
+                   min_confidence: float | None = None, max_pets: int = MAX_PETS, weights_name: str = "") -> "Localizer":
+        """A network in memory (training, evaluation, or loaded for the PyTorch backend), on the
+        PyTorch backend. A folded copy is run: later changes to `model` (training) do not reach
+        this Localizer."""
         from .net import fold_batchnorm
         from .torch_backend import TorchBackend
 
-        return cls(TorchBackend(fold_batchnorm(model), str(device), precision), info, min_confidence, max_pets)
+        return cls(TorchBackend(fold_batchnorm(model), str(device), precision), info, min_confidence, max_pets,
+                   weights_name)
 
     @property
     def size(self) -> int:

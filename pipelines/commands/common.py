@@ -107,10 +107,10 @@ def plot_and_export(title: str, csv: Path, record: Optional[RunRecord], plot: Op
                      formats: tuple[str, ...], read_from: Optional[Path] = None) -> list[Path]:
     """A run's plot (when `plot` names it) and exports, made from its CSV (read once, from
     `read_from` when its new content is not in place yet) and record."""
-    from ..track_plot import plot_track
-
     if not plot and not formats:
         return []
+    from ..track_plot import plot_track
+
     table = load_track(read_from or csv)
     made = [plot_track(table, record, plot, title)] if plot else []
     return made + (export_track(csv, table, record, formats) if formats else [])
