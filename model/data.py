@@ -80,12 +80,18 @@ def load_samples(
     return samples, skipped
 
 
+def hash_order(names: list[str], seed: int = 0) -> list[str]:
+    """`names` in the order of a hash of each name and the seed: a fixed shuffle that does not
+    depend on the input's order or on which other names are present."""
+    return sorted(names, key=lambda n: hashlib.sha256(f"{seed}:{n}".encode()).hexdigest())
+
+
 def split_names(names: list[str], val_fraction: float, seed: int = 0) -> tuple[set[str], set[str]]:
     """Deterministic split by a hash of each name: the same image always lands on the same side,
     whatever the order of the label file and whichever other images are present."""
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError("validation fraction must be in [0, 1)")
-    ranked = sorted(names, key=lambda n: hashlib.sha256(f"{seed}:{n}".encode()).hexdigest())
+    ranked = hash_order(names, seed)
     n_val = round(len(ranked) * val_fraction)
     if val_fraction > 0 and len(ranked) > 1:
         n_val = min(max(n_val, 1), len(ranked) - 1)

@@ -304,16 +304,23 @@ def load_frames(
     return results, sorted(skipped, key=lambda s: s.line)
 
 
-def split_by_clip(frames: list[RealFrame], val_fraction: float, seed: int = 0) -> tuple[list[RealFrame], list[RealFrame]]:
+def split_by_clip(
+    frames: list[RealFrame], val_fraction: float, seed: int = 0, train_clips: int = 0,
+) -> tuple[list[RealFrame], list[RealFrame]]:
     """Training and validation frames, whole clips on one side (frames of a clip are near
-    duplicates). Deterministic: a clip's side depends on its name and the seed only."""
-    from .data import split_names
+    duplicates). Deterministic: a clip's side depends on its name and the seed only.
+
+    `train_clips` > 0 trains on that many of the training clips only (the first in hash order),
+    for learning curves against the amount of real footage; the validation side is unchanged."""
+    from .data import hash_order, split_names
 
     clips = sorted({f.clip for f in frames})
     if len(clips) < 2:
         return list(frames), []
-    train_clips, _ = split_names(clips, val_fraction, seed)
-    return [f for f in frames if f.clip in train_clips], [f for f in frames if f.clip not in train_clips]
+    train_side, val_side = split_names(clips, val_fraction, seed)
+    if train_clips > 0:
+        train_side = set(hash_order(sorted(train_side), seed)[:train_clips])
+    return [f for f in frames if f.clip in train_side], [f for f in frames if f.clip in val_side]
 
 
 # --- Training views of real frames -------------------------------------------------------------

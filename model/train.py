@@ -46,7 +46,7 @@ from .weights import ModelInfo, WeightsError, load_model, save_weights
 # step, so reading every step would stall a GPU's queue of launched work.
 LOSS_READ_STEPS = 20
 CHECKPOINT_KEYS = ("input_size", "epochs", "batch_size", "sigma", "final_batchnorm", "val_fraction", "split_seed",
-                   "real_share", "epoch_size")
+                   "real_share", "epoch_size", "real_train_clips")
 
 
 class TrainingError(Exception):
@@ -93,6 +93,7 @@ class TrainConfig:
     videos: Path | None = None  # where the labels files' clips are, when not beside them
     real_share: float = 0.4
     real_val_fraction: float = 0.2  # of the clips
+    real_train_clips: int = 0  # train on this many of the training clips only (0: all); learning curves
     # The presence threshold chosen on the held-out real frames keeps a point on at least this
     # share of the validation portraits (docs/model.md measures what it costs on real frames).
     portraits_kept: float = 0.995
@@ -244,7 +245,7 @@ def load_real_split(config: TrainConfig, reporter: Reporter) -> tuple[list[RealF
         frames += loaded
     if config.real_labels and not frames:
         raise TrainingError(f"no usable labelled frame in {', '.join(map(str, config.real_labels))}")
-    return split_by_clip(frames, config.real_val_fraction, config.split_seed)
+    return split_by_clip(frames, config.real_val_fraction, config.split_seed, config.real_train_clips)
 
 
 def _write_history(history: list[EpochRecord], path: Path) -> None:

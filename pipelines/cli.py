@@ -350,6 +350,8 @@ def train_command(
     videos: Optional[Path] = typer.Option(None, "--videos", help="Folder of the clips a --footage-labels file names, when they are not beside it."),
     real_share: float = typer.Option(0.4, "--real-share", min=0.0, max=1.0, help="Share of training views drawn from the real frames."),
     real_val_fraction: float = typer.Option(0.2, "--real-val-fraction", min=0.0, max=0.9, help="Share of the real frames' clips held out for validation."),
+    real_train_clips: int = typer.Option(0, "--real-train-clips", min=0, help="Train on this many of the real frames' "
+                                         "training clips only (0: all; a fixed choice, for learning curves). Validation is unchanged."),
     epoch_size: int = typer.Option(0, "--epoch-size", min=0, help="Training views per epoch (0: one per training image)."),
     portraits_kept: float = typer.Option(0.995, "--portraits-kept", min=0.0, max=1.0, help="With held-out real frames: "
                                          "the presence threshold keeps a point on at least this share of the validation portraits."),
@@ -363,7 +365,8 @@ def train_command(
         patience=patience, ema_decay=ema_decay, fg_weight=fg_weight, no_augment=no_augment, footage=footage,
         device=device, precision=precision, workers=workers, resume=resume, init_weights=init_weights,
         footage_labels=footage_labels, videos=videos, real_share=real_share,
-        real_val_fraction=real_val_fraction, epoch_size=epoch_size, portraits_kept=portraits_kept,
+        real_val_fraction=real_val_fraction, real_train_clips=real_train_clips, epoch_size=epoch_size,
+        portraits_kept=portraits_kept,
     )
 
 

@@ -101,6 +101,17 @@ def test_split_by_clip_keeps_each_clip_on_one_side_and_is_deterministic():
     assert {f.clip for f in again_val} == {f.clip for f in val}
 
 
+def test_fewer_training_clips_keep_the_validation_side_and_grow_as_a_chain():
+    frames = [_frame(f"clip{c}.mp4", [(10, 10)]) for c in range(20) for _ in range(5)]
+    _, val = split_by_clip(frames, 0.2)
+    sides = [split_by_clip(frames, 0.2, train_clips=n) for n in (4, 8, 16)]
+    clip_sets = [{f.clip for f in train} for train, _ in sides]
+    assert [len(c) for c in clip_sets] == [4, 8, 16]
+    assert clip_sets[0] < clip_sets[1] < clip_sets[2]  # more clips add to the fewer, never swap them
+    assert all({f.clip for f in v} == {f.clip for f in val} for _, v in sides)
+    assert all(c.isdisjoint({f.clip for f in val}) for c in clip_sets)
+
+
 def test_training_views_keep_every_nose_on_the_nose():
     rng = np.random.default_rng(0)
     image = np.zeros((360, 640, 3), np.uint8)

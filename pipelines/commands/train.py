@@ -39,6 +39,7 @@ def run(
     videos: Optional[Path],
     real_share: float,
     real_val_fraction: float,
+    real_train_clips: int,
     epoch_size: int,
     portraits_kept: float,
 ) -> None:
@@ -60,7 +61,7 @@ def run(
         footage=FootageMix() if footage else None,
         device=device, precision=precision, workers=workers, resume=resume, init_weights=init_weights,
         real_labels=list(footage_labels), videos=videos, real_share=real_share, real_val_fraction=real_val_fraction,
-        epoch_size=epoch_size, portraits_kept=portraits_kept,
+        real_train_clips=real_train_clips, epoch_size=epoch_size, portraits_kept=portraits_kept,
     )
     try:
         with outputs_refused(), RichTrainReporter() as reporter:
