@@ -26,6 +26,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -184,7 +185,10 @@ def load_user_frames(config: FinetuneConfig) -> tuple[list[RealFrame], list[Skip
     return frames, skipped, label_file.problems
 
 
-def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -> FinetuneResult:
+def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None,
+             stop_requested: Callable[[], bool] = lambda: False) -> FinetuneResult:
+    """Fine-tune as `config` says. `stop_requested` is checked after every step; when it says True
+    (or on Ctrl-C) the run ends early and keeps its best judged step, as Ctrl-C does."""
     reporter = reporter or SilentFinetuneReporter()
     started = time.time()
     torch.manual_seed(config.seed)
@@ -269,6 +273,8 @@ def finetune(config: FinetuneConfig, reporter: FinetuneReporter | None = None) -
                 if kept:
                     best, best_state = now, copy.deepcopy(model.state_dict())
                 reporter.judged(now, kept)
+            if stop_requested():
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         interrupted = True
 

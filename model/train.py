@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -289,7 +290,12 @@ def _check_outputs(config: TrainConfig) -> None:
     check_outputs(outputs, inputs)
 
 
-def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
+def train(config: TrainConfig, reporter: Reporter | None = None,
+          stop_requested: Callable[[], bool] = lambda: False) -> TrainResult:
+    """Train as `config` says. `stop_requested` is checked after every step and every epoch's
+    checkpoint; when it says True the run ends with KeyboardInterrupt (as Ctrl-C would), keeping
+    the best weights and the last checkpoint (a Ctrl-C that Python lost still stops the run:
+    pipelines/interrupts.py)."""
     reporter = reporter or SilentReporter()
     config.out = Path(config.out)
     _check_outputs(config)
@@ -411,6 +417,8 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
             unread.append(loss.detach())
             if len(unread) == LOSS_READ_STEPS:
                 losses += _read(unread, reporter)
+            if stop_requested():
+                raise KeyboardInterrupt
         losses += _read(unread, reporter)
 
         # A new Localizer each epoch: it runs a BatchNorm-folded copy of the EMA weights as they are now.
@@ -447,6 +455,8 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         plot_history([r.epoch for r in history], [r.train_loss for r in history],
                      [r.val_mean for r in history], config.artifact("loss.png"))
         reporter.epoch(record, improved)
+        if stop_requested():
+            raise KeyboardInterrupt
         if bad_epochs >= config.patience:
             stopped_early = True
             reporter.note(f"early stop: no better validation error for {config.patience} epochs")

@@ -33,14 +33,15 @@ def run(
     from pettrack.model.finetune import FinetuneConfig, FinetuneError, finetune as run_finetune
 
     from ..console import RichFinetuneReporter, held_out_line
+    from ..interrupts import ctrl_c_requests
 
     with outputs_refused():
         check_outputs([out_file], [labels])
     config = FinetuneConfig(labels=labels, out=out_file, weights=weights, videos=videos, steps=steps, lr=lr, anchor=anchor,
                             distill=distill, held_out_every=held_out_every, seed=seed, device=device, precision=precision, force=force)
     try:
-        with RichFinetuneReporter() as reporter:
-            result = run_finetune(config, reporter)
+        with ctrl_c_requests() as stop_requested, RichFinetuneReporter() as reporter:
+            result = run_finetune(config, reporter, stop_requested)
     except FinetuneError as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc

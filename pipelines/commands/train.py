@@ -49,6 +49,7 @@ def run(
     from pettrack.model.train import TrainConfig, TrainingError, train
 
     from ..console import RichTrainReporter
+    from ..interrupts import ctrl_c_requests
 
     if footage and no_augment:
         fail("--footage builds augmented footage views; it cannot be combined with --no-augment")
@@ -64,8 +65,8 @@ def run(
         real_train_clips=real_train_clips, epoch_size=epoch_size, portraits_kept=portraits_kept,
     )
     try:
-        with outputs_refused(), RichTrainReporter() as reporter:
-            result = train(config, reporter)
+        with outputs_refused(), ctrl_c_requests() as stop_requested, RichTrainReporter() as reporter:
+            result = train(config, reporter, stop_requested)
     except (TrainingError, ValueError) as exc:
         fail(str(exc))
         raise typer.Exit(EXIT_FAILED) from exc

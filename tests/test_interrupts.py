@@ -1,0 +1,61 @@
+"""Ctrl-C during training cannot get lost: it is recorded as well as raised, and the training loop
+stops at its next safe point when the record says so (pipelines/interrupts.py)."""
+
+import os
+import signal
+
+import pytest
+
+from pettrack.model.data import AugmentConfig
+from pettrack.model.train import TrainConfig, train
+from pettrack.pipelines.interrupts import ctrl_c_requests
+
+from conftest import SAMPLES
+
+
+def test_ctrl_c_is_raised_and_remembered_even_when_the_interrupt_is_swallowed():
+    before = signal.getsignal(signal.SIGINT)
+    with ctrl_c_requests() as requested:
+        assert not requested()
+        try:  # as a finalizer would: the KeyboardInterrupt raised there never reaches the loop
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # Python runs the handler between bytecodes
+                pass
+        except KeyboardInterrupt:
+            pass
+        assert requested()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with ctrl_c_requests() as requested:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert not requested()
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_stop_request_ends_training_after_a_checkpoint_and_the_run_resumes(tmp_path):
+    epochs_done = []
+    config = TrainConfig(
+        images=SAMPLES / "images", labels=SAMPLES / "noses.txt", out=tmp_path / "w.safetensors", epochs=4,
+        batch_size=4, sigma=2, input_size=64, val_fraction=0.25, workers=0, augment=AugmentConfig.none(),
+    )
+    history = config.artifact("history.csv")
+
+    def stop_after_first_epoch() -> bool:
+        if history.exists():
+            epochs_done.append(len(history.read_text().splitlines()) - 1)
+        return bool(epochs_done)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, stop_requested=stop_after_first_epoch)
+    assert len(history.read_text().splitlines()) - 1 == 1
+    assert config.out.is_file() and config.checkpoint_path.is_file()
+
+    config.resume = True
+    result = train(config)
+    assert result.epochs_run == 4
+    assert [int(line.split(",")[0]) for line in history.read_text().splitlines()[1:]] == [1, 2, 3, 4]
