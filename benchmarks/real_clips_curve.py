@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 
 from footage_frames import real_sets  # benchmarks/ is the script's folder, so on sys.path
 from pettrack.model.frames import FrameResult, predict_frames, score_frames
