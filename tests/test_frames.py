@@ -178,7 +178,7 @@ def test_training_on_labelled_frames_through_the_cli(tmp_path):
         "train", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt", "--out", out,
         "--footage-labels", work / "labels.csv", "--real-val-fraction", "0.5", "--real-share", "0.5",
         "--epochs", "2", "--epoch-size", "16", "--input-size", "64", "--sigma", "2", "--batch-size", "4",
-        "--val-fraction", "0.25", "--footage",
+        "--val-fraction", "0.25", "--footage", "--real-train-clips", "1",
     )
     assert result.returncode == 0, result.stderr
     assert "real frames right" in result.stderr
@@ -190,6 +190,7 @@ def test_training_on_labelled_frames_through_the_cli(tmp_path):
     data = info.training["data"]
     assert len(data["real_val_clips"]) == 1 and len(data["real_train_clips"]) == 1
     assert data["real_train_frames"] == data["real_val_frames"] == 11
+    assert info.training["recipe"]["real_train_clips"] == 1
     assert info.metrics["real_frames"]["threshold"] == info.presence_threshold
     # The model works where --weights does.
     found = run_cli("folder", SAMPLES / "images", "--weights", out, "--csv")
