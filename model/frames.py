@@ -319,7 +319,7 @@ def split_by_clip(
         return list(frames), []
     train_side, val_side = split_names(clips, val_fraction, seed)
     if train_clips > 0:
-        train_side = set(hash_order(sorted(train_side), seed)[:train_clips])
+        train_side = set(hash_order(list(train_side), seed)[:train_clips])
     return [f for f in frames if f.clip in train_side], [f for f in frames if f.clip in val_side]
 
 
