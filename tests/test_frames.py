@@ -195,3 +195,11 @@ def test_training_on_labelled_frames_through_the_cli(tmp_path):
     # The model works where --weights does.
     found = run_cli("folder", SAMPLES / "images", "--weights", out, "--csv")
     assert found.returncode == 0, found.stderr
+
+
+def test_a_negative_number_of_training_clips_is_a_usage_error(tmp_path):
+    result = run_cli("train", "--images", SAMPLES / "images", "--labels", SAMPLES / "noses.txt",
+                     "--out", tmp_path / "w.safetensors", "--real-train-clips", "-1")
+    assert result.returncode == 2
+    assert "--real-train-clips" in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
