@@ -61,7 +61,7 @@ def test_ray_outputs_equal_the_local_engine_and_a_rerun_skips_them(clips, tmp_pa
     local, distributed = tmp_path / "local", tmp_path / "ray"
     result = run_cli("video", *clips, "--out-dir", local)
     assert result.returncode == 0, result.stderr
-    result = run_cli("video", *clips, "--out-dir", distributed, "--engine", "ray", "--actors", "2")
+    result = run_cli("video", *clips, "--out-dir", distributed, "--engine", "ray", "--actors", "2", process=True)
     assert result.returncode == 0, result.stderr
     for clip in clips:
         name = clip.stem
@@ -72,13 +72,13 @@ def test_ray_outputs_equal_the_local_engine_and_a_rerun_skips_them(clips, tmp_pa
     assert all(len(r["outputs"]) == 2 for r in done)
     assert "3 done" in result.stderr
     # The same command again: nothing to do, every input is complete.
-    again = run_cli("video", *clips, "--out-dir", distributed, "--engine", "ray")
+    again = run_cli("video", *clips, "--out-dir", distributed, "--engine", "ray", process=True)
     assert again.returncode == 0, again.stderr
     assert "all 3 input(s) already complete" in again.stderr and len(records(distributed)) == 3
     assert again.stderr.count("\n") == 1, again.stderr  # one line, no empty progress bar
     # An output changed since: that input alone is done again.
     (distributed / "noise.pettrack.csv").write_text("edited\n")
-    again = run_cli("video", *clips, "--out-dir", distributed, "--engine", "ray")
+    again = run_cli("video", *clips, "--out-dir", distributed, "--engine", "ray", process=True)
     assert again.returncode == 0, again.stderr
     assert "1 done" in again.stderr and "2 already complete" in again.stderr
     assert (distributed / "noise.pettrack.csv").read_bytes() == (local / "noise.pettrack.csv").read_bytes()
@@ -133,7 +133,7 @@ def test_an_interrupted_job_resumes_with_the_inputs_left(clips, tmp_path):
     assert process.returncode == 130, stderr
     first = [r["input"] for r in records(out) if r["status"] == "done"]
     assert 1 <= len(first) < len(clips)
-    result = run_cli("video", *clips, "--out-dir", out, "--engine", "ray")
+    result = run_cli("video", *clips, "--out-dir", out, "--engine", "ray", process=True)
     assert result.returncode == 0, result.stderr
     assert f"{len(first)} already complete" in result.stderr
     second = [r["input"] for r in records(out) if r["status"] == "done"]
@@ -146,7 +146,7 @@ def test_a_corrupt_input_is_reported_and_the_good_ones_are_written(clips, tmp_pa
     listing = tmp_path / "inputs.txt"
     listing.write_text(f"# a job list\n{clips[1]}\nbroken.mp4\n\n{clips[2]}\n")
     out = tmp_path / "out"
-    result = run_cli("video", "--manifest", listing, "--out-dir", out, "--engine", "ray")
+    result = run_cli("video", "--manifest", listing, "--out-dir", out, "--engine", "ray", process=True)
     assert result.returncode == 0, result.stderr  # some inputs done: success, the failure listed
     assert "broken.mp4" in result.stderr and "1 failed" in result.stderr
     job = {r["input"]: r for r in records(out)}
@@ -158,7 +158,7 @@ def test_a_corrupt_input_is_reported_and_the_good_ones_are_written(clips, tmp_pa
 def test_folder_on_ray_equals_the_local_engine(tmp_path):
     local = run_cli("folder", SAMPLES / "images", "--csv", "--backend", "torch")
     distributed = run_cli("folder", SAMPLES / "images", "--csv", "--backend", "torch", "--engine", "ray",
-                          "--actors", "2", "--chunk", "3")
+                          "--actors", "2", "--chunk", "3", process=True)
     assert local.returncode == 0 and distributed.returncode == 0, distributed.stderr
     assert distributed.stdout == local.stdout
 
