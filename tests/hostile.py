@@ -99,9 +99,11 @@ def full_filesystem(mount: Path, size: str = "64k") -> bool:
 
 
 def release_filesystem(mount: Path) -> None:
+    """Unmount it now, even while a handle is still open on it (the tmpfs then goes when the
+    handle is closed)."""
     import subprocess
 
-    subprocess.run(["umount", str(mount)], capture_output=True)
+    subprocess.run(["umount", "--lazy", str(mount)], capture_output=True)
 
 
 def filler(path: Path) -> None:
