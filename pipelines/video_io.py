@@ -14,6 +14,7 @@ still leaves a playable file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -452,6 +453,44 @@ def frame_range(info: VideoInfo, start_s: float | None, end_s: float | None) -> 
     return start, max(start, stop)
 
 
+class _OutputFile:
+    """The file libav writes a video through, opened and closed by us. PyAV closes a file that
+    libav opened only once the video's header has been written, so after a failed first write
+    (a full disk) a handle on the deleted partial file stayed open for the life of the process,
+    and with it the file's space. Unbuffered, so a write error comes from `write`; an error is
+    handed to libav as its error code (a Python exception raised in PyAV's I/O callbacks is
+    printed as a traceback), and PyAV raises it as the OSError it is."""
+
+    def __init__(self, path: Path):
+        self.name = str(path)  # what PyAV's errors name
+        self._raw = open(path, "w+b", buffering=0)  # read back too: +faststart moves the index to the front
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._raw.write(data)
+        except OSError as exc:
+            return _libav_error(exc)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._raw.read(size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        try:
+            return self._raw.seek(offset, whence)
+        except OSError as exc:
+            return _libav_error(exc)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _libav_error(exc: OSError) -> int:
+    return -(exc.errno or errno.EIO)  # AVERROR(e) is -e on POSIX
+
+
 class VideoWriter:
     """MP4 writer: H.264 where libx264 is available, MPEG-4 part 2 otherwise, always yuv420p (what
     browsers and most players play). yuv420p needs even sizes: an odd width or height is padded by
@@ -469,7 +508,13 @@ class VideoWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = partial_path(self.path)
-        self._container = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
+        self._file = _OutputFile(self._tmp)
+        try:
+            self._container = av.open(self._file, "w", format="mp4", options={"movflags": "+faststart"})
+        except BaseException:
+            self._file.close()
+            commit(self._tmp, self.path, keep=False)
+            raise
         codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
         self._stream = self._container.add_stream(codec, rate=rate or Fraction(30))
         self._pad = (width % 2, height % 2)  # columns and rows added to reach even sizes
@@ -543,6 +588,7 @@ class VideoWriter:
                 for packet in self._stream.encode():
                     self._container.mux(packet)
                 self._container.close()
+                self._file.close()
             except (OSError, av.FFmpegError):
                 self._discard()
                 raise
@@ -555,6 +601,8 @@ class VideoWriter:
         path as it was."""
         with contextlib.suppress(OSError, av.FFmpegError):
             self._container.close()
+        with contextlib.suppress(OSError):
+            self._file.close()
         commit(self._tmp, self.path, keep=False)
 
     def __enter__(self) -> "VideoWriter":
