@@ -14,6 +14,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import NoReturn
+
+from .interrupts import ctrl_c_requests
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
@@ -25,13 +28,24 @@ def main() -> None:
         os.environ["PETTRACK_DEBUG"] = "1"  # the library then lets libav's own log lines through
     else:
         quiet_libraries()
+    pressed = _never
     try:
-        app = _import_cli()
-        app()
+        # Ctrl-C is recorded as well as raised for the whole run: the runner stops at its next
+        # frame even when the KeyboardInterrupt itself was swallowed (pipelines/interrupts.py),
+        # and a run that fails after a Ctrl-C (an interrupted import becomes an ImportError) ends
+        # as interrupted.
+        with ctrl_c_requests() as pressed:
+            app = _import_cli()
+            app()
     except KeyboardInterrupt:
-        sys.stderr.write("pettrack: interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
+        _interrupted()
+    except SystemExit as stop:
+        if stop.code not in (0, None, EXIT_INTERRUPTED) and pressed():
+            _interrupted()
+        raise
     except OSError as exc:  # the file system refused (a full disk, a folder gone): one line, the job failed
+        if pressed():
+            _interrupted()
         if debug:
             raise
         from .console import describe_error, fail
@@ -39,12 +53,23 @@ def main() -> None:
         fail(describe_error(exc))
         sys.exit(EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence, see the module docstring
+        if pressed():
+            _interrupted()
         if debug:
             raise
         from .console import describe_error, fail
 
         fail(f"{describe_error(exc)} (an unexpected error: run the same command with --debug for the traceback)")
         sys.exit(EXIT_FAILED)
+
+
+def _never() -> bool:
+    return False
+
+
+def _interrupted() -> NoReturn:
+    sys.stderr.write("pettrack: interrupted\n")
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def quiet_libraries() -> None:

@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from pettrack.model.localizer import Detections, Launched, Localizer, Prepared, batched
 
+from .interrupts import pressed
+
 R = TypeVar("R")
 
 
@@ -135,6 +137,8 @@ def drive(results: Iterator[R], consume: Callable[[R], None], summary: S,
         for result in results:
             consume(result)
             summary.frames += 1
+            if pressed():  # a Ctrl-C whose KeyboardInterrupt was swallowed (pipelines/interrupts.py)
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         summary.interrupted = True
     except StopRun:

@@ -1,5 +1,5 @@
-"""Ctrl-C during training cannot get lost: it is recorded as well as raised, and the training loop
-stops at its next safe point when the record says so (pipelines/interrupts.py)."""
+"""Ctrl-C cannot get lost: it is recorded as well as raised, and the runner and the training loop
+stop at their next safe point when the record says so (pipelines/interrupts.py)."""
 
 import signal
 
@@ -7,7 +7,8 @@ import pytest
 
 from pettrack.model.data import AugmentConfig
 from pettrack.model.train import TrainConfig, train
-from pettrack.pipelines.interrupts import ctrl_c_requests
+from pettrack.pipelines.interrupts import ctrl_c_requests, pressed
+from pettrack.pipelines.runner import RunSummary, drive
 
 from conftest import SAMPLES
 
@@ -23,6 +24,19 @@ def test_ctrl_c_is_raised_and_remembered_even_when_the_interrupt_is_swallowed():
             signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
         assert requested()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_the_runner_stops_at_the_next_frame_after_a_swallowed_ctrl_c():
+    """A Ctrl-C whose KeyboardInterrupt landed in a finalizer (importlib's module-lock callback
+    while a command imports its libraries, in one CI run) still ends the run as Ctrl-C does."""
+    consumed = []
+    with ctrl_c_requests():
+        with pytest.raises(KeyboardInterrupt):
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # swallowed below, as a finalizer would
+        assert pressed()
+        summary = drive(iter(range(10)), consumed.append, RunSummary())
+    assert summary.interrupted and summary.frames == 1 and consumed == [0]
+    assert not pressed()  # the record ends with its ctrl_c_requests()
 
 
 def test_an_ignored_ctrl_c_stays_ignored():
