@@ -466,10 +466,14 @@ class _OutputFile:
         self._raw = open(path, "w+b", buffering=0)  # read back too: +faststart moves the index to the front
 
     def write(self, data: bytes) -> int:
+        """All of `data`: libav counts any answer that is not an error as all of it written."""
+        view, written = memoryview(data), 0
         try:
-            return self._raw.write(data)
+            while written < len(view):
+                written += self._raw.write(view[written:])
         except OSError as exc:
             return _libav_error(exc)
+        return written
 
     def read(self, size: int = -1) -> bytes:
         return self._raw.read(size)
