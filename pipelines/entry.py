@@ -1,7 +1,8 @@
 """The installed `pettrack` command.
 
-Kept apart from cli.py so that Ctrl-C while torch is still loading (the first second or two)
-exits 130 quietly like Ctrl-C at any other moment (it waits for the imports, see _import_cli).
+Kept apart from cli.py so that Ctrl-C while the command line is still loading exits 130 quietly
+like Ctrl-C at any other moment: the whole run, imports included, is under one Ctrl-C record
+(pipelines/interrupts.py).
 
 One error path: usage errors are typer's (exit 2); every expected failure is handled by its command
 (pipelines/commands/) and ends with one `pettrack: ...` line; an OS error nobody caught (a full disk while writing) is
@@ -12,7 +13,6 @@ behind `--debug` (accepted anywhere on the command line).
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from typing import NoReturn
 
@@ -32,10 +32,11 @@ def main() -> None:
     try:
         # Ctrl-C is recorded as well as raised for the whole run: the runner stops at its next
         # frame even when the KeyboardInterrupt itself was swallowed (pipelines/interrupts.py),
-        # and a run that fails after a Ctrl-C (an interrupted import becomes an ImportError) ends
-        # as interrupted.
+        # and a run that fails after a Ctrl-C (an interrupt inside a C extension's import leaves it
+        # half-loaded and turns into an ImportError) ends as interrupted.
         with ctrl_c_requests() as pressed:
-            app = _import_cli()
+            from .cli import app
+
             app()
     except KeyboardInterrupt:
         _interrupted()
@@ -80,21 +81,6 @@ def quiet_libraries() -> None:
 
     warnings.filterwarnings("ignore")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # read when cv2 is first imported
-
-
-def _import_cli():
-    """Import the command line (torch and friends: a second or two). A Ctrl-C in that time waits
-    for the imports to finish, then ends the run as Ctrl-C anywhere else does: an interrupt inside
-    a C extension's import (numpy's) leaves it half-loaded and turns into an ImportError."""
-    interrupts: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupts.append(signum))
-    try:
-        from .cli import app
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if interrupts and previous is not signal.SIG_IGN:
-        raise KeyboardInterrupt
-    return app
 
 
 if __name__ == "__main__":
