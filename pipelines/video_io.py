@@ -66,6 +66,9 @@ class VideoInfo:
     rotation: int  # degrees counter-clockwise from the rotation tag
     codec: str
     estimated_frames: int = 0  # without a count: from the container's duration (progress only), 0 if none
+    # Frames stored before the first one the video shows: a trimmed MP4/MOV keeps them, and its edit
+    # list starts the video after them. Not in frame_count, never shown, never given an index.
+    lead_in: int = 0
 
     @property
     def fps(self) -> float:
@@ -93,9 +96,11 @@ def probe(path: Path) -> VideoInfo:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             try:
-                first = next(container.decode(stream))
-            except (StopIteration, av.FFmpegError) as exc:
-                raise VideoError(f"{path}: has a video stream but no decodable frame") from exc
+                first, trimmed = _first_frame(container, stream)
+            except av.FFmpegError:
+                first = None
+            if first is None:
+                raise VideoError(f"{path}: has a video stream but no decodable frame")
             rotation = int(getattr(first, "rotation", 0) or 0) % 360
             width, height = first.width, first.height
             # The container's frame count is trusted where it is written down (MP4, MOV); a count
@@ -109,13 +114,41 @@ def probe(path: Path) -> VideoInfo:
                 elif container.duration:
                     estimate = int(round(container.duration / av.time_base * float(rate)))
             codec = stream.codec_context.name
+        lead_in, shown = _edit_list_trim(path) if trimmed else (0, 0)
+        if lead_in and count:
+            count = shown  # the container counts the hidden frames too
     except av.FFmpegError as exc:
         raise VideoError(f"{path}: not a readable video ({exc.strerror or exc})") from exc
     if not rate:
         raise VideoError(f"{path}: the container gives no frame rate")
     if rotation in (90, 270):
         width, height = height, width
-    return VideoInfo(path, width, height, int(count or 0), Fraction(rate), rotation, codec, estimate)
+    return VideoInfo(path, width, height, int(count or 0), Fraction(rate), rotation, codec, estimate, lead_in)
+
+
+def _first_frame(container: "av.container.InputContainer", stream: "av.VideoStream") -> tuple["av.VideoFrame | None", bool]:
+    """The first frame the video shows, and whether an edit list hides the first stored one (the
+    file is a trimmed clip: libavformat marks the hidden frames' packets 'discard')."""
+    hidden = None
+    for packet in container.demux(stream):
+        if hidden is None and packet.size:
+            hidden = packet.is_discard
+        for frame in packet.decode():
+            return frame, bool(hidden)
+    return None, bool(hidden)
+
+
+def _edit_list_trim(path: Path) -> tuple[int, int]:
+    """(frames stored before the first shown one, frames shown) of a trimmed MP4/MOV, from its
+    packets (no decoding)."""
+    with av.open(str(path)) as container:
+        stored = [(p.pts, p.is_discard) for p in container.demux(container.streams.video[0])
+                  if p.size and p.pts is not None]
+    shown = [pts for pts, discard in stored if not discard]
+    if not shown:
+        return 0, 0
+    start = min(shown)
+    return sum(1 for pts, discard in stored if discard and pts < start), len(shown)
 
 
 class FrameReader(Protocol):
@@ -309,8 +342,16 @@ def parallel_frames(
     threads (see _planned_frames). Where the decoder gives up (a damaged or truncated file), PyAV
     decodes the rest sequentially, skipping damaged packets, so every frame that is still in
     the file is kept; a DecodeError then says where the frames run out. A clip whose container
-    gives no frame count is decoded by PyAV, sequentially, to its end (or to `stop`)."""
+    gives no frame count is decoded by PyAV, sequentially, to its end (or to `stop`); so is a
+    trimmed clip whose edit list hides its first frames: decord returns the shown frames but
+    counts and times them as if the hidden ones came first (frame k of dog_4s trimmed by 20 was
+    given frame k - 20's time, and 20 copies of the last frame ended it)."""
     if not info.frame_count:
+        yield from _pyav_frames(info, start, stop, transform)
+        return
+    if info.lead_in:
+        on_note(f"its edit list hides the first {info.lead_in} stored frames (a trimmed clip): decoding with "
+                "PyAV, which counts and times frames as players do, with one worker")
         yield from _pyav_frames(info, start, stop, transform)
         return
     try:

@@ -254,7 +254,28 @@ DECODE_CASES = {
     "hevc-open-gop": dict(codec="libx265", options={"x265-params": "keyint=24:min-keyint=24:open-gop=1:bframes=3:log-level=error"}),
     "vfr": dict(codec="libx264", options={"g": "30"}, pts=list(np.cumsum([1 + i % 3 for i in range(120)]) - 1), rate=Fraction(60)),
     "rotated": dict(codec="libx264", options={"g": "30"}, rotation=90),
+    "trimmed": dict(codec="libx264", options={"g": "30", "bf": "2"}, hidden=20),
 }
+
+
+def trimmed(source, hidden: int):
+    """`source` cut at its frame `hidden` the way editors and `ffmpeg -ss ... -c copy` cut without
+    re-encoding: every packet kept, timestamps moved back so the first `hidden` frames fall
+    before 0, which the MP4 muxer writes as an edit list that hides them (it keeps the packets
+    from the keyframe the first shown frame needs)."""
+    out = source.with_name(f"{source.stem}.trimmed{source.suffix}")
+    with av.open(str(source)) as src, av.open(str(out), "w") as dst:
+        stream = src.streams.video[0]
+        copy = dst.add_stream_from_template(stream)
+        shift = int(hidden / stream.average_rate / stream.time_base)
+        for packet in src.demux(stream):
+            if packet.dts is None:
+                continue  # the flush packet
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = copy
+            dst.mux(packet)
+    return out
 
 
 @pytest.mark.parametrize("case", sorted(DECODE_CASES))
@@ -264,10 +285,14 @@ def test_parallel_decoding_returns_exactly_the_sequential_frames(tmp_path, case)
     from pettrack.pipelines.video_io import parallel_frames, probe
 
     spec = dict(DECODE_CASES[case])
+    hidden = spec.pop("hidden", 0)
     if spec["codec"] not in av.codecs_available:
         pytest.skip(f"{spec['codec']} is not in this PyAV build")
     source = write_video(tmp_path / f"{case}.mp4", _changing_frames(120), **{"rate": 25, **spec})
+    if hidden:
+        source = trimmed(source, hidden)
     info = probe(source)
+    assert info.frame_count == 120 - hidden and (info.lead_in > 0) == bool(hidden)
 
     def digest(frame):
         return frame.index, round(frame.time_s, 6), hashlib.md5(frame.rgb.tobytes()).hexdigest()
@@ -275,8 +300,9 @@ def test_parallel_decoding_returns_exactly_the_sequential_frames(tmp_path, case)
     sequential = list(parallel_frames(info, 0, info.frame_count, 1, digest))
     notes = []
     parallel = list(parallel_frames(info, 0, info.frame_count, 3, digest, on_note=notes.append))
-    assert len(sequential) == 120
+    assert len(sequential) == 120 - hidden
     assert parallel == sequential
+    assert sequential[0][:2] == (0, 0.0)
     # The reference: PyAV decoding the whole file in order, turned upright like the readers do.
     with av.open(str(source)) as container:
         reference = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
@@ -285,6 +311,25 @@ def test_parallel_decoding_returns_exactly_the_sequential_frames(tmp_path, case)
     assert [d[2] for d in sequential] == [hashlib.md5(image.tobytes()).hexdigest() for image in reference]
     if case == "hevc-open-gop":
         assert notes and "open-GOP" in notes[0]
+    if hidden:
+        assert notes and f"edit list hides the first {info.lead_in} stored frames" in notes[0]
+
+
+def test_a_trimmed_clip_is_tracked_on_the_frames_and_times_it_shows(tiny_weights, tmp_path):
+    """A clip cut without re-encoding keeps the frames before the cut, hidden by its edit list.
+    They are neither tracked nor counted: row k is the k-th frame a player shows, at its time,
+    and the annotated video has the same frames (it failed as "lost step with the CSV")."""
+    source = trimmed(write_video(tmp_path / "clip.mp4", _changing_frames(80, (96, 64)), rate=25,
+                                 codec="libx264", options={"g": "30", "bf": "2"}), 20)
+    result = run_cli("video", source, "--out-dir", tmp_path, "--weights", tiny_weights, "--raw")
+    assert result.returncode == 0, result.stderr
+    assert "its edit list hides the first" in result.stderr
+    rows = read_rows(tmp_path / "clip.trimmed.pettrack.csv")
+    shown = _frame_times(source)
+    assert len(shown) == 60
+    assert [int(r["frame"]) for r in rows] == list(range(60))
+    assert [float(r["time_s"]) for r in rows] == pytest.approx(shown, abs=1e-3)
+    assert _frame_times(tmp_path / "clip.trimmed.pettrack.mp4") == pytest.approx(shown, abs=1e-3)
 
 
 def _frame_times(path):
