@@ -27,7 +27,7 @@ import numpy as np
 
 from pettrack.model.files import commit, partial_path
 
-from .parallel import ordered_map
+from .parallel import ordered_map, read_ahead
 
 T = TypeVar("T")
 
@@ -43,6 +43,8 @@ MIN_CHUNK, MAX_CHUNK = 48, 300
 # up to MAX_CHUNK decodes (0.5 s on dog.mp4 here): a reader that seeks frame-accurately starts with
 # a chunk this short instead, and the next chunk begins inside that group of pictures.
 FIRST_CHUNK = 16
+# A source read in one pass (one decoder) runs this many frames ahead of the model, in a thread.
+READ_AHEAD = 32
 
 
 class VideoError(Exception):
@@ -338,24 +340,37 @@ def parallel_frames(
     backend: str = "auto",
     on_note: Callable[[str], None] = lambda text: None,
 ) -> Iterator[T]:
-    """transform(frame) for every frame in [start, stop) that decodes, in order, by `workers`
-    threads (see _planned_frames). Where the decoder gives up (a damaged or truncated file), PyAV
-    decodes the rest sequentially, skipping damaged packets, so every frame that is still in
-    the file is kept; a DecodeError then says where the frames run out. A clip whose container
-    gives no frame count is decoded by PyAV, sequentially, to its end (or to `stop`); so is a
-    trimmed clip whose edit list hides its first frames: decord returns the shown frames but
-    counts and times them as if the hidden ones came first (frame k of dog_4s trimmed by 20 was
-    given frame k - 20's time, and 20 copies of the last frame ended it)."""
-    if not info.frame_count:
-        yield from _pyav_frames(info, start, stop, transform)
+    """transform(frame) for every frame in [start, stop) that decodes, in order: by `workers`
+    threads, each a keyframe-aligned chunk (_chunked_frames), or, where the file has to be read
+    in one pass, by one thread READ_AHEAD frames ahead of the caller.
+
+    One pass, by PyAV: a clip whose container gives no frame count (decoded to its end, or to
+    `stop`); a trimmed clip whose edit list hides its first frames (decord returns the shown
+    frames but counts and times them as if the hidden ones came first: frame k of dog_4s trimmed
+    by 20 was given frame k - 20's time, and 20 copies of the last frame ended it); and a file
+    the plan gives one chunk (open-GOP, one worker, a short clip), since decord's reader decodes
+    ahead of its caller in a thread of its own and without bound (decord 0.6 issues #157, #208:
+    7 GB for 112 s of 720p read by one reader). Where decord or OpenCV gives up (a damaged or
+    truncated file), PyAV decodes the rest, skipping damaged packets, so every frame that is
+    still in the file is kept; a DecodeError then says where the frames run out."""
+    if not info.frame_count or info.lead_in:
+        if info.lead_in:
+            on_note(f"its edit list hides the first {info.lead_in} stored frames (a trimmed clip): decoding "
+                    "with PyAV, which counts and times frames as players do, with one worker")
+        yield from read_ahead(_pyav_pass(info, start, stop, transform), READ_AHEAD)
         return
-    if info.lead_in:
-        on_note(f"its edit list hides the first {info.lead_in} stored frames (a trimmed clip): decoding with "
-                "PyAV, which counts and times frames as players do, with one worker")
-        yield from _pyav_frames(info, start, stop, transform)
+    reader = open_reader(info, backend)
+    plan = plan_decode(info, start, stop, workers, reader)
+    if plan.note:
+        on_note(plan.note)
+    if len(plan.chunks) <= 1 and isinstance(reader, DecordReader):
+        yield from read_ahead(_pyav_pass(info, start, stop, transform), READ_AHEAD)
         return
     try:
-        yield from _planned_frames(info, start, stop, workers, transform, backend, on_note)
+        if len(plan.chunks) <= 1:  # OpenCV (asked for, or a rotated clip) in one pass
+            yield from read_ahead((transform(frame) for frame in reader.frames(start, stop)), READ_AHEAD)
+        else:
+            yield from _chunked_frames(info.path, type(reader), plan.chunks, workers, transform)
     except DecodeError as error:
         yield from _salvage(info, error, stop, transform, on_note)
 
@@ -373,50 +388,56 @@ def _pyav_frames(info: VideoInfo, start: int, stop: int | None, transform: Calla
         replay.close()
 
 
-def _salvage(info: VideoInfo, error: DecodeError, stop: int, transform: Callable[[Frame], T],
-             on_note: Callable[[str], None]) -> Iterator[T]:
-    """The frames from error.frame on, as PyAV decodes them; raises DecodeError where they end."""
-    index = error.frame
-    for result in _pyav_frames(info, error.frame, stop, transform):
+def _pyav_pass(info: VideoInfo, start: int, stop: int | None, transform: Callable[[Frame], T]) -> Iterator[T]:
+    """_pyav_frames, and a DecodeError where the frames run out before the container's count."""
+    index = start
+    for result in _pyav_frames(info, start, stop, transform):
         yield result
         index += 1
-    if index > error.frame:
-        on_note(f"the decoder stopped at frame {error.frame} ({error.reason}); PyAV decoded "
-                f"{index - error.frame} more frames past it")
-    if index < stop:
+    if info.frame_count and stop is not None and index < stop:
         raise DecodeError(info.path, index, "no more frames decode (a truncated or damaged file)")
 
 
-def _planned_frames(info: VideoInfo, start: int, stop: int, workers: int, transform: Callable[[Frame], T],
-                    backend: str, on_note: Callable[[str], None]) -> Iterator[T]:
-    """transform(frame) for every frame in [start, stop), in order, decoded by `workers` threads.
+def _salvage(info: VideoInfo, error: DecodeError, stop: int, transform: Callable[[Frame], T],
+             on_note: Callable[[str], None]) -> Iterator[T]:
+    """The frames from error.frame on, as PyAV decodes them; raises DecodeError where they end."""
+    decoded = 0
+
+    def said() -> None:
+        if decoded:
+            on_note(f"the decoder stopped at frame {error.frame} ({error.reason}); PyAV decoded "
+                    f"{decoded} more frames past it")
+
+    try:
+        for result in _pyav_pass(info, error.frame, stop, transform):
+            yield result
+            decoded += 1
+    except DecodeError:
+        said()
+        raise
+    said()
+
+
+def _chunked_frames(path: Path, reader_type: Callable[[Path], FrameReader], chunks: list[tuple[int, int]],
+                    workers: int, transform: Callable[[Frame], T]) -> Iterator[T]:
+    """transform(frame) for every frame of `chunks`, in order, decoded by `workers` threads.
 
     Each worker opens its own reader and decodes whole chunks that start on clean keyframes
-    (plan_decode), so the result is exactly what one sequential decoder gives; when the file has
-    no such places, one worker decodes it and on_note says why. Only `workers + 1` chunks of
-    *transformed* results (small model inputs, not full frames) are held at once. A decode error
-    is raised at its place in the order, after every frame before it has been yielded.
+    (plan_decode), so the result is exactly what one sequential decoder gives. Only `workers + 1`
+    chunks of *transformed* results (small model inputs, not full frames) are held at once. A
+    decode error is raised at its place in the order, after every frame before it has been yielded.
     """
-    probe_reader = open_reader(info, backend)
-    plan = plan_decode(info, start, stop, workers, probe_reader)
-    if plan.note:
-        on_note(plan.note)
-    if len(plan.chunks) <= 1:
-        for frame in probe_reader.frames(start, stop):
-            yield transform(frame)
-        return
-    reader_type = type(probe_reader)
 
     def decode_chunk(chunk: tuple[int, int]) -> tuple[list[T], Exception | None]:
         results: list[T] = []
         try:
-            for frame in reader_type(info.path).frames(*chunk):
+            for frame in reader_type(path).frames(*chunk):
                 results.append(transform(frame))
         except DecodeError as exc:
             return results, exc
         return results, None
 
-    for _, (results, error) in ordered_map(decode_chunk, plan.chunks, workers, window=workers + 1):
+    for _, (results, error) in ordered_map(decode_chunk, chunks, workers, window=workers + 1):
         yield from results
         if error is not None:
             raise error

@@ -5,6 +5,7 @@ import shutil
 import signal
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -411,3 +412,29 @@ def test_the_annotated_video_of_an_odd_sized_clip_plays_in_chromium(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process's memory from /proc")
+def test_a_video_read_in_one_pass_stays_in_bounded_memory_behind_a_slow_model(tmp_path):
+    """One decoder through a whole clip (one worker here; open-GOP phone video and short clips
+    likewise) must not run ahead of the model without bound. decord's reader did: 7 GB for
+    112 s of 720p; here, 400 frames of 640x360 behind a model taking 4 ms a frame, it held
+    about 200 MB more."""
+    from pettrack.pipelines.video_io import parallel_frames, probe
+
+    frames = _changing_frames(8, (640, 360))
+    source = write_video(tmp_path / "long.mp4", [frames[i % 8] for i in range(400)], rate=25,
+                         codec="libx264", options={"g": "50"})
+    info = probe(source)
+    baseline, peak, count = _rss_mib(), 0.0, 0
+    for _ in parallel_frames(info, 0, info.frame_count, 1, lambda frame: frame.index):
+        time.sleep(0.004)
+        count += 1
+        peak = max(peak, _rss_mib())
+    assert count == 400
+    assert peak - baseline < 60, f"memory grew by {peak - baseline:.0f} MiB while decoding"
