@@ -160,7 +160,8 @@ def video(
     end: Optional[float] = typer.Option(None, "--end", min=0, help="Stop at this time (seconds)."),
     causal: bool = typer.Option(False, "--causal", help="Forward filter only, no look-ahead (as live mode)."),
     decoder: str = typer.Option("auto", "--decoder", callback=one_of("auto", "decord", "opencv"),
-                                help="auto, decord or opencv."),
+                                help="auto, decord or opencv: what decodes a video in chunks on several threads; "
+                                     "one thread reads it in one pass with PyAV, or with OpenCV when asked."),
     tracker: Optional[Path] = TrackerOption,
     engine: str = EngineOption,
     address: Optional[str] = AddressOption,

@@ -316,9 +316,14 @@ def plan_chunks(start: int, stop: int, keyframes: list[int], splittable: bool = 
     return chunks
 
 
+def in_one_pass(start: int, stop: int, workers: int) -> bool:
+    """One decoder for [start, stop): one worker, or too few frames for two chunks."""
+    return workers <= 1 or stop - start < 2 * MIN_CHUNK
+
+
 def plan_decode(info: VideoInfo, start: int, stop: int, workers: int, reader: FrameReader) -> DecodePlan:
     """Chunks for `workers` decoders that return exactly what one sequential decoder returns."""
-    if workers <= 1 or stop - start < 2 * MIN_CHUNK:
+    if in_one_pass(start, stop, workers):
         return DecodePlan([(start, stop)])
     clean = clean_keyframes(info.path)
     # decord lists keyframes by decode position; only those that are also clean presentation
@@ -344,16 +349,16 @@ def parallel_frames(
     threads, each a keyframe-aligned chunk (_chunked_frames), or, where the file has to be read
     in one pass, by one thread READ_AHEAD frames ahead of the caller.
 
-    One pass, by PyAV: a clip whose container gives no frame count (decoded to its end, or to
-    `stop`); a trimmed clip whose edit list hides its first frames (decord returns the shown
-    frames but counts and times them as if the hidden ones came first: frame k of dog_4s trimmed
-    by 20 was given frame k - 20's time, and 20 copies of the last frame ended it); and a file
-    the plan gives one chunk (open-GOP, one worker, a short clip), since decord's reader decodes
-    ahead of its caller in a thread of its own and without bound (decord 0.6 issues #157, #208:
-    7 GB for 112 s of 720p read by one reader). Where decord or OpenCV gives up (a damaged or
+    One pass, by PyAV (OpenCV where `backend` asks for it): a clip whose container gives no
+    frame count (decoded to its end, or to `stop`); a trimmed clip whose edit list hides its
+    first frames (decord returns the shown frames but counts and times them as if the hidden ones
+    came first: frame k of dog_4s trimmed by 20 was given frame k - 20's time, and 20 copies of
+    the last frame ended it); and one worker, a short clip or an open-GOP file, since decord's
+    reader decodes ahead of its caller in a thread of its own and without bound (decord 0.6
+    issues #157, #208: 7 GB for 112 s of 720p read by one reader). Where decord or OpenCV gives up (a damaged or
     truncated file), PyAV decodes the rest, skipping damaged packets, so every frame that is
     still in the file is kept; a DecodeError then says where the frames run out."""
-    if not info.frame_count or info.lead_in:
+    if not info.frame_count or info.lead_in or (backend != "opencv" and in_one_pass(start, stop, workers)):
         if info.lead_in:
             on_note(f"its edit list hides the first {info.lead_in} stored frames (a trimmed clip): decoding "
                     "with PyAV, which counts and times frames as players do, with one worker")
@@ -363,7 +368,7 @@ def parallel_frames(
     plan = plan_decode(info, start, stop, workers, reader)
     if plan.note:
         on_note(plan.note)
-    if len(plan.chunks) <= 1 and isinstance(reader, DecordReader):
+    if len(plan.chunks) <= 1 and isinstance(reader, DecordReader):  # open-GOP: no clean place to split
         yield from read_ahead(_pyav_pass(info, start, stop, transform), READ_AHEAD)
         return
     try:
