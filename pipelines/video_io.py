@@ -359,7 +359,7 @@ def parallel_frames(
     truncated file), PyAV decodes the rest, skipping damaged packets, so every frame that is
     still in the file is kept; a DecodeError then says where the frames run out."""
     if not info.frame_count or info.lead_in or (backend != "opencv" and in_one_pass(start, stop, workers)):
-        if info.lead_in:
+        if info.lead_in and workers > 1:
             on_note(f"its edit list hides the first {info.lead_in} stored frames (a trimmed clip): decoding "
                     "with PyAV, which counts and times frames as players do, with one worker")
         yield from read_ahead(_pyav_pass(info, start, stop, transform), READ_AHEAD)
