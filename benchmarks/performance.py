@@ -3,7 +3,8 @@
     python benchmarks/performance.py [--video ../shared/videos/dog.mp4] [--quick] [--write docs/benchmarks.md]
 
 Decode only: frames/s of the pipeline's decode stage (decode + letterbox, as `pettrack video`
-does it) for decord and OpenCV with 1..16 workers, on the input and on a 1080p clip made here.
+does it) with 1..16 workers, for the default decoders (one worker: PyAV in one pass; more: decord
+on keyframe-aligned chunks) and for OpenCV, on the input and on a 1080p clip made here.
 Model only: images/s of NoseNet (BatchNorm folded, as the Localizer runs it), and of the
 exported ONNX model under ONNX Runtime when it is installed, for batch sizes x precisions x eager/torch.compile x
 channels_last on/off, on the CPU and on CUDA when present (the default model's input size).
@@ -128,10 +129,11 @@ def main() -> None:
         worker_counts = (1, 2, 4) if args.quick else (1, 2, 4, 8, 16)
         rows, decode_at = [], {}
         for path, label in ((args.video, f"{args.video.name} (720p)"), (clip_1080, "1080p clip")):
-            for backend in ("decord", "opencv"):
+            for backend, name in (("auto", "default (1 worker: PyAV in one pass; more: decord chunks)"),
+                                  ("opencv", "opencv")):
                 rates = [decode_rate(path, backend, w, size) for w in worker_counts]
-                rows.append([label, backend, *(f"{r:.0f}" for r in rates)])
-                if path == args.video and backend == "decord":
+                rows.append([label, name, *(f"{r:.0f}" for r in rates)])
+                if path == args.video and backend == "auto":
                     decode_at = dict(zip(worker_counts, rates))
         sections.append("### Decode only (decode + letterbox), frames/s\n\n"
                         + table(["input", "decoder", *(f"{w} workers" for w in worker_counts)], rows))
@@ -161,7 +163,7 @@ def main() -> None:
 
         _, workers = device_defaults("cuda" if cuda else "cpu")  # what `pettrack video` picks here
         if workers not in decode_at:
-            decode_at[workers] = decode_rate(args.video, "decord", workers, size)
+            decode_at[workers] = decode_rate(args.video, "auto", workers, size)
         wall, rss, err = run_measured(["pettrack", "video", str(args.video), "--out-dir", str(tmp / "out")])
         frames, seconds = parse_pettrack(err)
         e2e = frames / seconds

@@ -13,7 +13,18 @@ from pettrack.pipelines.runner import RunSummary, drive
 from conftest import SAMPLES
 
 
-def test_ctrl_c_is_raised_and_remembered_even_when_the_interrupt_is_swallowed():
+@pytest.fixture
+def ctrl_c_enabled():
+    """Python's own Ctrl-C handler for the test: a test run started in the background by a shell
+    (as CI may be) begins with SIGINT ignored, and ctrl_c_requests() rightly leaves that alone."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_is_raised_and_remembered_even_when_the_interrupt_is_swallowed(ctrl_c_enabled):
     before = signal.getsignal(signal.SIGINT)
     with ctrl_c_requests() as requested:
         assert not requested()
@@ -26,7 +37,7 @@ def test_ctrl_c_is_raised_and_remembered_even_when_the_interrupt_is_swallowed():
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_the_runner_stops_at_the_next_frame_after_a_swallowed_ctrl_c():
+def test_the_runner_stops_at_the_next_frame_after_a_swallowed_ctrl_c(ctrl_c_enabled):
     """A Ctrl-C whose KeyboardInterrupt landed in a finalizer (importlib's module-lock callback
     while a command imports its libraries, in one CI run) still ends the run as Ctrl-C does."""
     consumed = []
