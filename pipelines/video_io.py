@@ -1,10 +1,10 @@
 """Video in and out.
 
-In: `probe` reads a file's facts with PyAV (exact rational frame rate, rotation tag, size);
-`FrameReader`s decode frames in order with container timestamps (decord, or OpenCV for what
-decord cannot open and for rotated phone video, which OpenCV turns upright); `parallel_frames`
-spreads decoding over worker threads, one keyframe-aligned chunk each, and hands results back in
-order with a bounded number of chunks in flight.
+In: `probe` reads a file's facts with PyAV (exact rational frame rate, rotation tag, size, the
+frames an edit list hides); `parallel_frames` hands frames on in order: read in one pass by PyAV
+in a thread a bounded number of frames ahead, or spread over worker threads, one keyframe-aligned
+chunk each, decoded by `FrameReader`s (decord, or OpenCV for what decord cannot open and for
+rotated phone video, which OpenCV turns upright), with a bounded number of chunks in flight.
 
 Out: `VideoWriter` encodes H.264 (libx264, yuv420p, faststart: plays in browsers) into MP4 with
 the source's exact frame rate, to a temp file renamed into place on close, so an interrupted run
