@@ -355,9 +355,11 @@ def parallel_frames(
     came first: frame k of dog_4s trimmed by 20 was given frame k - 20's time, and 20 copies of
     the last frame ended it); and one worker, a short clip or an open-GOP file, since decord's
     reader decodes ahead of its caller in a thread of its own and without bound (decord 0.6
-    issues #157, #208: 7 GB for 112 s of 720p read by one reader). Where decord or OpenCV gives up (a damaged or
-    truncated file), PyAV decodes the rest, skipping damaged packets, so every frame that is
-    still in the file is kept; a DecodeError then says where the frames run out."""
+    issues #157, #208: 7 GB for 112 s of 720p read by one reader).
+
+    Where decord or OpenCV gives up (a damaged or truncated file), PyAV decodes the rest,
+    skipping damaged packets, so every frame that is still in the file is kept; a DecodeError
+    then says where the frames run out."""
     if not info.frame_count or info.lead_in or (backend != "opencv" and in_one_pass(start, stop, workers)):
         if info.lead_in and workers > 1:
             on_note(f"its edit list hides the first {info.lead_in} stored frames (a trimmed clip): decoding "
@@ -407,20 +409,14 @@ def _salvage(info: VideoInfo, error: DecodeError, stop: int, transform: Callable
              on_note: Callable[[str], None]) -> Iterator[T]:
     """The frames from error.frame on, as PyAV decodes them; raises DecodeError where they end."""
     decoded = 0
-
-    def said() -> None:
-        if decoded:
-            on_note(f"the decoder stopped at frame {error.frame} ({error.reason}); PyAV decoded "
-                    f"{decoded} more frames past it")
-
     try:
         for result in _pyav_pass(info, error.frame, stop, transform):
             yield result
             decoded += 1
-    except DecodeError:
-        said()
-        raise
-    said()
+    finally:
+        if decoded:
+            on_note(f"the decoder stopped at frame {error.frame} ({error.reason}); PyAV decoded "
+                    f"{decoded} more frames past it")
 
 
 def _chunked_frames(path: Path, reader_type: Callable[[Path], FrameReader], chunks: list[tuple[int, int]],

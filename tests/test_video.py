@@ -91,11 +91,12 @@ def test_bad_inputs_are_named_and_the_good_one_still_runs(tiny_weights, tmp_path
     assert "Traceback" not in result.stderr
 
 
-def test_truncated_video_keeps_the_frames_before_the_error(tiny_weights, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])  # one PyAV pass; decord chunks, then PyAV past the break
+def test_truncated_video_keeps_the_frames_before_the_error(tiny_weights, tmp_path, workers):
     data = CLIP.read_bytes()
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(data[: int(len(data) * 0.6)])  # moov is at the front (faststart): frames go missing
-    result = run_cli("video", broken, "--out-dir", tmp_path, "--weights", tiny_weights)
+    result = run_cli("video", broken, "--out-dir", tmp_path, "--weights", tiny_weights, "--workers", workers)
     assert result.returncode == 0, result.stderr
     assert "broken.mp4" in result.stderr and "frame" in result.stderr and "kept" in result.stderr
     rows = read_rows(tmp_path / "broken.pettrack.csv")
