@@ -28,7 +28,8 @@ R = TypeVar("R")
 # Frames per forward pass and decoding threads, by device: a GPU wants big batches and many
 # decoders to stay busy; on a CPU the model is the slow part, and one decoding thread keeps ahead
 # of it. One thread reads a video in one pass (PyAV, video_io.parallel_frames): on 2 cores as many
-# frames/s as two decord workers, in 18-52% less memory (720p to 4K; docs/benchmarks.md).
+# frames/s as two decord workers (5% fewer at 1080p with --no-video), in 18-52% less memory (720p
+# to 4K; docs/benchmarks.md).
 CPU_BATCH, CPU_WORKERS = 16, 1
 CUDA_BATCH, CUDA_MAX_WORKERS = 64, 8
 
