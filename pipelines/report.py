@@ -150,6 +150,7 @@ th, td { padding: 6px 8px; border-bottom: 1px solid #ddd; text-align: right; ver
 th { background: #f3f3f3; cursor: pointer; user-select: none; position: sticky; top: 0; }
 th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " \\25BC"; }
 td.name, th.name { text-align: left; }
+td.name { min-width: 160px; max-width: 260px; overflow-wrap: anywhere; }  /* long clip names wrap: the page fits a 1366 px screen */
 tr.poor { background: #fde8e8; }
 tr.poor td.tracked { color: #b00020; font-weight: bold; }
 td img.thumb { width: 160px; border-radius: 3px; display: block; }
