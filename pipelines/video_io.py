@@ -382,25 +382,20 @@ def parallel_frames(
         yield from _salvage(info, error, stop, transform, on_note)
 
 
-def _pyav_frames(info: VideoInfo, start: int, stop: int | None, transform: Callable[[Frame], T]) -> Iterator[T]:
+def _pyav_pass(info: VideoInfo, start: int, stop: int | None, transform: Callable[[Frame], T]) -> Iterator[T]:
     """transform(frame) for the frames from `start` on, as PyAV decodes them sequentially
-    (damaged packets skipped), until `stop` or the end of the file."""
+    (damaged packets skipped), until `stop` or the end of the file; a DecodeError where they run
+    out before the container's count."""
     replay = SourceReplay(info)
+    index = start
     try:
         for frame in replay.frames(start, on_audio=lambda packet: None):
             if stop is not None and frame.index >= stop:
                 return
             yield transform(Frame(frame.index, frame.time_s, frame.rgb))
+            index += 1
     finally:
         replay.close()
-
-
-def _pyav_pass(info: VideoInfo, start: int, stop: int | None, transform: Callable[[Frame], T]) -> Iterator[T]:
-    """_pyav_frames, and a DecodeError where the frames run out before the container's count."""
-    index = start
-    for result in _pyav_frames(info, start, stop, transform):
-        yield result
-        index += 1
     if info.frame_count and stop is not None and index < stop:
         raise DecodeError(info.path, index, "no more frames decode (a truncated or damaged file)")
 
